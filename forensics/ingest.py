@@ -1,0 +1,233 @@
+"""Loading files into a case: expand the inputs, sniff, one transaction per file.
+
+The guarantees an analyst relies on live here, not in the loaders:
+- a file is in the case completely or not at all (one transaction, rolled back on any error);
+- the same bytes loaded twice are a no-op that says so (matched by SHA-256);
+- a file no format claims is recorded as `unrecognised`, naming the formats tried, and the
+  rest of the batch still loads;
+- every line is accounted for (`LoadContext.verify_counts`) before the commit.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from forensics import __version__
+from forensics.errors import ForensicsError
+from forensics.loaders import LoadContext, LoadOptions, get_format, sniff
+from forensics.loaders.reading import read_head, sha256_file
+
+if TYPE_CHECKING:
+    from forensics.case import Case
+
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass
+class FileResult:
+    """What happened to one input."""
+
+    path: str
+    status: str  # loaded, duplicate, unrecognised, failed, missing
+    format: str | None = None
+    evidence_id: int | None = None
+    rows: int = 0
+    rejects: int = 0
+    message: str = ""
+    seconds: float = 0.0
+    detail: str | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("loaded", "duplicate")
+
+
+@dataclass
+class LoadReport:
+    """The outcome of one `Case.load` call, a row per input file."""
+
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.files)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def rejects(self) -> int:
+        return sum(f.rejects for f in self.files)
+
+    def to_polars(self) -> pl.DataFrame:
+        return pl.DataFrame(
+            [(f.path, f.status, f.format, f.evidence_id, f.rows, f.rejects, f.message)
+             for f in self.files],
+            schema={"file": pl.String, "status": pl.String, "format": pl.String,
+                    "evidence_id": pl.Int64, "rows": pl.Int64, "rejects": pl.Int64,
+                    "message": pl.String},
+            orient="row",
+        )
+
+    def __repr__(self) -> str:
+        return f"LoadReport({len(self.files)} files, {self.rows} rows, {self.rejects} rejects)"
+
+
+ProgressHook = Callable[[int, int, str, "FileResult | None"], None]
+
+
+def expand_inputs(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+                  exclude: Iterable[str] = ()) -> tuple[list[str], list[FileResult]]:
+    """Files named by paths, directories (recursively, sorted) and globs; plus what was missing."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    skip = {os.path.realpath(e) for e in exclude}
+    files: list[str] = []
+    missing: list[FileResult] = []
+    for item in inputs:
+        item = os.fspath(item)
+        if os.path.isdir(item):
+            found = _walk(item)
+        elif os.path.isfile(item):
+            found = [item]
+        elif _GLOB_CHARS & set(item):
+            found = sorted(p for p in glob.glob(item, recursive=True) if os.path.isfile(p))
+            if not found:
+                missing.append(FileResult(item, "missing", message="the pattern matched no file"))
+        else:
+            found = []
+            missing.append(FileResult(item, "missing", message="no such file or directory"))
+        for path in found:
+            if os.path.realpath(path) not in skip and path not in files:
+                files.append(path)
+    return files, missing
+
+
+def _walk(root: str) -> list[str]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out += [os.path.join(dirpath, f) for f in sorted(filenames) if not f.startswith(".")]
+    return out
+
+
+def load_files(case: Case, inputs, *, format: str | None = None,
+               options: LoadOptions | None = None,
+               on_progress: ProgressHook | None = None) -> LoadReport:
+    """Load every input into `case`; see the module docstring for the guarantees."""
+    options = options or LoadOptions()
+    forced = get_format(format) if format else None  # unknown names fail before any work
+    exclude = [case.path, f"{case.path}.wal"] if case.path != ":memory:" else []
+    files, missing = expand_inputs(inputs, exclude)
+    report = LoadReport(list(missing))
+    total = len(files)
+    for i, path in enumerate(files):
+        if on_progress:
+            on_progress(i, total, path, None)
+        result = load_one(case, path, forced_format=forced, options=options)
+        report.files.append(result)
+        if on_progress:
+            on_progress(i + 1, total, path, result)
+    return report
+
+
+def load_one(case: Case, path: str, *, forced_format=None,
+             options: LoadOptions | None = None) -> FileResult:
+    """Load one file in one transaction. Never raises for a bad file; returns the outcome."""
+    options = options or LoadOptions()
+    started = time.perf_counter()
+    try:
+        digest, size = sha256_file(path)
+        head = read_head(path)
+    except OSError as exc:
+        return FileResult(path, "failed", message=f"cannot read: {exc.strerror or exc}")
+    con = case.con
+    prior = con.execute(
+        "SELECT evidence_id, status, format FROM evidence WHERE sha256 = ? "
+        "ORDER BY evidence_id", [digest]
+    ).fetchall()
+    loaded = [p for p in prior if p[1] == "loaded"]
+    if loaded:
+        eid, _, fmt_name = loaded[0]
+        return FileResult(path, "duplicate", fmt_name, eid,
+                          message=f"same bytes already loaded as evidence {eid}; nothing changed")
+    if forced_format is None:
+        fmt, scores = sniff(path, head)
+        if fmt is None:
+            if prior:
+                return FileResult(path, "unrecognised", evidence_id=prior[0][0],
+                                  message="same bytes already recorded as unrecognised")
+            tried = ", ".join(f"{name} ({score:.2f})" for name, score in scores)
+            message = f"no format recognised this file; tried: {tried}"
+            eid = _record_unrecognised(case, path, digest, size, message)
+            return FileResult(path, "unrecognised", evidence_id=eid, message=message + (
+                "; name one with --format if you know it"))
+    else:
+        fmt = forced_format
+    con.execute("BEGIN TRANSACTION")
+    try:
+        eid = _next_evidence_id(case)
+        ctx = LoadContext(con, path, eid, options)
+        fmt.load(ctx)
+        ctx.verify_counts()
+        for old_id, _, _ in prior:  # the same bytes were unrecognised before; now they load
+            con.execute("DELETE FROM evidence WHERE evidence_id = ?", [old_id])
+        _record_loaded(case, ctx, fmt, digest, size)
+        con.execute("COMMIT")
+    except BaseException as exc:
+        con.execute("ROLLBACK")
+        if not isinstance(exc, Exception):
+            raise
+        message = str(exc) if isinstance(exc, ForensicsError) else (
+            f"loader {fmt.name} failed: {type(exc).__name__}: {exc}; the case is unchanged")
+        return FileResult(path, "failed", fmt.name, message=message,
+                          seconds=time.perf_counter() - started,
+                          detail=traceback.format_exc())
+    note = f"; {len(ctx.notes)} note(s)" if ctx.notes else ""
+    return FileResult(path, "loaded", fmt.name, eid, ctx.total_loaded, ctx.rows_rejected,
+                      message=f"{ctx.lines_read} lines{note}",
+                      seconds=time.perf_counter() - started)
+
+
+def _next_evidence_id(case: Case) -> int:
+    (eid,) = case.con.execute("SELECT coalesce(max(evidence_id), 0) + 1 FROM evidence").fetchone()
+    return int(eid)
+
+
+def _record_unrecognised(case: Case, path: str, digest: str, size: int, message: str) -> int:
+    con = case.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        eid = _next_evidence_id(case)
+        con.execute(
+            "INSERT INTO evidence (evidence_id, path, sha256, size_bytes, status, notes, "
+            "loader_version, loaded_at) VALUES (?, ?, ?, ?, 'unrecognised', ?, ?, now())",
+            [eid, path, digest, size, [message], f"forensics {__version__}"],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return eid
+
+
+def _record_loaded(case: Case, ctx: LoadContext, fmt, digest: str, size: int) -> None:
+    case.con.execute(
+        "INSERT INTO evidence (evidence_id, path, sha256, size_bytes, status, family, format, "
+        "tables, lines_read, rows_loaded, rows_rejected, header_lines, blank_lines, "
+        "loader_version, tz_assumed, notes, loaded_at) "
+        "VALUES (?, ?, ?, ?, 'loaded', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+        [ctx.evidence_id, ctx.path, digest, size, fmt.family, fmt.name,
+         sorted(ctx.rows_loaded), ctx.lines_read, ctx.total_loaded, ctx.rows_rejected,
+         ctx.header_lines, ctx.blank_lines, f"forensics {__version__} {fmt.name}",
+         ctx.tz_assumed, ctx.notes],
+    )

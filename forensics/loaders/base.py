@@ -1,0 +1,231 @@
+"""What every loader is given (a `LoadContext`) and what it must be (a `Format`).
+
+A format is a small object: a name, the family and tables it fills, a `sniff` that says how
+sure it is that a file is its own from the first bytes, and a `load` that writes rows into
+the case through the context. The context owns the bookkeeping every loader would otherwise
+repeat and get subtly wrong: line counts, rejects with file and line, provenance columns,
+creating and widening dynamic tables, and the final check that every line is accounted for.
+The caller (`forensics.ingest`) owns the transaction.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import polars as pl
+
+from forensics.errors import IntegrityError
+
+if TYPE_CHECKING:
+    import duckdb
+
+RAW_CAP = 4096
+REJECT_FLUSH_ROWS = 20_000
+DEFAULT_MAX_LINE_BYTES = 256 * 1024
+
+# Widening order for a numeric column whose type differs between two files of one Zeek path.
+_NUMERIC = ["INTEGER", "BIGINT", "UBIGINT", "HUGEINT", "DOUBLE"]
+
+
+@dataclass
+class LoadOptions:
+    """What the analyst said about the files being loaded."""
+
+    tz: str = "UTC"
+    year: int | None = None
+    host: str | None = None
+    zeek_path: str | None = None
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Format(Protocol):
+    """One input format. Register it in `forensics/loaders/__init__.py`."""
+
+    name: str
+    family: str
+    description: str
+
+    def sniff(self, path: str, head: bytes) -> float:
+        """0.0 (not mine) to 1.0 (certainly mine), from the path and the first 64 KiB."""
+        ...
+
+    def load(self, ctx: LoadContext) -> None:
+        """Write the file's rows through `ctx`; raise only for a bug or an unusable file."""
+        ...
+
+
+@dataclass
+class LoadContext:
+    """One file being loaded into one case, inside the caller's transaction."""
+
+    con: duckdb.DuckDBPyConnection
+    path: str
+    evidence_id: int
+    options: LoadOptions
+    lines_read: int = 0
+    header_lines: int = 0
+    blank_lines: int = 0
+    rows_loaded: dict[str, int] = field(default_factory=dict)
+    rows_rejected: int = 0
+    notes: list[str] = field(default_factory=list)
+    tz_assumed: str | None = None
+    _rejects: list[tuple[int, str, str, int]] = field(default_factory=list)
+    _columns: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    # -- rejects and notes ---------------------------------------------------------------
+
+    def reject(self, line_no: int, reason: str, raw: bytes | str) -> None:
+        """Record one line that could not be parsed; it is never silently dropped."""
+        if isinstance(raw, bytes):
+            size = len(raw)
+            text = raw[: RAW_CAP * 4].decode("utf-8", errors="backslashreplace")
+        else:
+            size = len(raw.encode("utf-8", errors="surrogatepass"))
+            text = raw
+        self._rejects.append((line_no, reason, text[:RAW_CAP], size))
+        self.rows_rejected += 1
+        if len(self._rejects) >= REJECT_FLUSH_ROWS:
+            self.flush_rejects()
+
+    def flush_rejects(self) -> None:
+        if not self._rejects:
+            return
+        frame = pl.DataFrame(
+            self._rejects,
+            schema={"line_no": pl.Int64, "reason": pl.String, "raw": pl.String,
+                    "raw_bytes": pl.UInt64},
+            orient="row",
+        ).with_columns(pl.lit(self.evidence_id, dtype=pl.Int32).alias("evidence_id"))
+        self._insert("rejects", frame)
+        self._rejects.clear()
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    # -- rows ----------------------------------------------------------------------------
+
+    def insert(self, table: str, frame: pl.DataFrame) -> None:
+        """Insert rows (with a `line_no` column) into `table`, adding `evidence_id`."""
+        if frame.height == 0:
+            return
+        if "line_no" not in frame.columns:
+            raise IntegrityError(f"rows for {table} carry no line_no", path=self.path)
+        frame = frame.with_columns(pl.lit(self.evidence_id, dtype=pl.Int32).alias("evidence_id"))
+        self._insert(table, frame)
+        self.rows_loaded[table] = self.rows_loaded.get(table, 0) + frame.height
+
+    def _insert(self, table: str, frame: pl.DataFrame) -> None:
+        view = f"__batch_{self.evidence_id}"
+        self.con.register(view, frame)
+        try:
+            self.con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM "{view}"')
+        finally:
+            self.con.unregister(view)
+
+    # -- dynamic tables (Zeek) -----------------------------------------------------------
+
+    def ensure_table(self, table: str, columns: dict[str, str]) -> dict[str, str]:
+        """Create `table` or add/widen columns so `columns` (name -> DuckDB type) fit.
+
+        Returns the table's column types after the change, so the caller can cast its
+        frame to them (an older file may have fixed a column to a wider type).
+        """
+        existing = self._table_columns(table)
+        if not existing:
+            cols = ", ".join(f'"{n}" {t}' for n, t in columns.items())
+            self.con.execute(
+                f'CREATE TABLE "{table}" ({cols}, evidence_id INTEGER NOT NULL, '
+                f"line_no BIGINT NOT NULL)"
+            )
+            existing = dict(columns) | {"evidence_id": "INTEGER", "line_no": "BIGINT"}
+        else:
+            for name, typ in columns.items():
+                have = existing.get(name)
+                if have is None:
+                    self.con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {typ}')
+                    existing[name] = typ
+                elif have != typ:
+                    wide = widen(have, typ)
+                    if wide != have:
+                        self.con.execute(
+                            f'ALTER TABLE "{table}" ALTER COLUMN "{name}" TYPE {wide}'
+                        )
+                        self.note(f"{table}.{name} widened from {have} to {wide}")
+                        existing[name] = wide
+        self._columns[table] = existing
+        return existing
+
+    def _table_columns(self, table: str) -> dict[str, str]:
+        if table in self._columns:
+            return self._columns[table]
+        rows = self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+        return {name: normalise_type(typ) for name, typ in rows}
+
+    # -- the final check -----------------------------------------------------------------
+
+    def verify_counts(self) -> None:
+        """lines read = rows loaded + rows rejected + header/comment lines + blank lines.
+
+        Rows loaded are counted in the case itself, not taken from the loader's word.
+        """
+        self.flush_rejects()
+        stored = 0
+        for table in self.rows_loaded:
+            (n,) = self.con.execute(
+                f'SELECT count(*) FROM "{table}" WHERE evidence_id = ?', [self.evidence_id]
+            ).fetchone()
+            stored += n
+        (rejected,) = self.con.execute(
+            "SELECT count(*) FROM rejects WHERE evidence_id = ?", [self.evidence_id]
+        ).fetchone()
+        if stored != self.total_loaded or rejected != self.rows_rejected:
+            raise IntegrityError(
+                f"loader counted {self.total_loaded} rows and {self.rows_rejected} rejects, "
+                f"case holds {stored} and {rejected}",
+                path=self.path,
+            )
+        accounted = stored + rejected + self.header_lines + self.blank_lines
+        if accounted != self.lines_read:
+            raise IntegrityError(
+                f"read {self.lines_read} lines but accounted for {accounted} "
+                f"({stored} loaded, {rejected} rejected, {self.header_lines} header, "
+                f"{self.blank_lines} blank)",
+                path=self.path,
+            )
+
+    @property
+    def total_loaded(self) -> int:
+        return sum(self.rows_loaded.values())
+
+
+def normalise_type(typ: str) -> str:
+    """information_schema spells TIMESTAMPTZ out in full; compare like with like."""
+    return typ.replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")
+
+
+def widen(a: str, b: str) -> str:
+    """The narrowest DuckDB type both `a` and `b` convert to without loss."""
+    if a == b:
+        return a
+    a_list, b_list = a.endswith("[]"), b.endswith("[]")
+    if a_list and b_list:
+        return widen(a[:-2], b[:-2]) + "[]"
+    if a_list or b_list:
+        return "VARCHAR"
+    if a in _NUMERIC and b in _NUMERIC:
+        if {a, b} == {"BIGINT", "UBIGINT"}:
+            return "HUGEINT"
+        return _NUMERIC[max(_NUMERIC.index(a), _NUMERIC.index(b))]
+    return "VARCHAR"
