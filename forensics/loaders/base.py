@@ -123,10 +123,15 @@ class LoadContext:
         self.rows_loaded[table] = self.rows_loaded.get(table, 0) + frame.height
 
     def _insert(self, table: str, frame: pl.DataFrame) -> None:
+        """INSERT BY NAME; list-of-{key,value} columns become DuckDB MAPs (`extra`, `tags`)."""
         view = f"__batch_{self.evidence_id}"
+        select = ", ".join(
+            f'map_from_entries("{name}") AS "{name}"' if _is_entry_list(dtype) else f'"{name}"'
+            for name, dtype in frame.schema.items()
+        )
         self.con.register(view, frame)
         try:
-            self.con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM "{view}"')
+            self.con.execute(f'INSERT INTO "{table}" BY NAME SELECT {select} FROM "{view}"')
         finally:
             self.con.unregister(view)
 
@@ -208,6 +213,28 @@ class LoadContext:
     @property
     def total_loaded(self) -> int:
         return sum(self.rows_loaded.values())
+
+
+def _is_entry_list(dtype: pl.DataType) -> bool:
+    if not isinstance(dtype, pl.List) or not isinstance(dtype.inner, pl.Struct):
+        return False
+    return [f.name for f in dtype.inner.fields] == ["key", "value"]
+
+
+def map_entries(columns: list[str], prefix: str = "") -> pl.Expr:
+    """A MAP-ready expression from columns: [{key: name, value: text}] for non-null values.
+
+    Loaders use it to keep vendor fields with no normalised column in `extra`.
+    """
+    entries = [
+        pl.when(pl.col(c).is_not_null()).then(
+            pl.struct(pl.lit(prefix + c).alias("key"), pl.col(c).cast(pl.String).alias("value"))
+        )
+        for c in columns
+    ]
+    if not entries:
+        return pl.lit(None, dtype=pl.List(pl.Struct({"key": pl.String, "value": pl.String})))
+    return pl.concat_list(entries).list.drop_nulls()
 
 
 def normalise_type(typ: str) -> str:
