@@ -73,12 +73,14 @@ class Case:
         host: str | None = None,
         zeek_path: str | None = None,
         on_progress: ProgressHook | None = None,
+        exclude: Iterable[str | os.PathLike[str]] = (),
     ) -> LoadReport:
         """Load files, directories (recursively) or globs; one transaction per file.
 
         `format` names a format instead of sniffing; `tz` is the zone for times written
         without one (default: the case's timezone setting, else UTC), `year` the year for
-        year-less syslog times; `host` names the host when the file does not.
+        year-less syslog times; `host` names the host when the file does not. Files in
+        `exclude` (such as the case config sitting beside the logs) are not loaded.
         """
         self._writable()
         options = LoadOptions(
@@ -87,7 +89,8 @@ class Case:
             host=host,
             zeek_path=zeek_path,
         )
-        return load_files(self, inputs, format=format, options=options, on_progress=on_progress)
+        return load_files(self, inputs, format=format, options=options, on_progress=on_progress,
+                          exclude=[os.fspath(e) for e in exclude])
 
     # -- context -------------------------------------------------------------------------
 

@@ -122,12 +122,15 @@ def _walk(root: str) -> list[str]:
 
 def load_files(case: Case, inputs, *, format: str | None = None,
                options: LoadOptions | None = None,
-               on_progress: ProgressHook | None = None) -> LoadReport:
+               on_progress: ProgressHook | None = None,
+               exclude: Iterable[str] = ()) -> LoadReport:
     """Load every input into `case`; see the module docstring for the guarantees."""
     options = options or LoadOptions()
     forced = get_format(format) if format else None  # unknown names fail before any work
-    exclude = [case.path, f"{case.path}.wal"] if case.path != ":memory:" else []
-    files, missing = expand_inputs(inputs, exclude)
+    skip = list(exclude)
+    if case.path != ":memory:":
+        skip += [case.path, f"{case.path}.wal"]
+    files, missing = expand_inputs(inputs, skip)
     report = LoadReport(list(missing))
     total = len(files)
     for i, path in enumerate(files):

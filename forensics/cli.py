@@ -1,0 +1,197 @@
+"""The `forensics` command: load evidence, look at tables, run SQL.
+
+Non-interactive and scriptable: output goes to stdout, progress to stderr (only on a
+terminal), and the exit code says what happened so cron or a pipeline can act on it:
+
+    0  everything asked for was done (files loaded or already in the case)
+    1  the command ran but found a problem in the data (`--fail-on-rejects` and rejects)
+    2  usage error: bad arguments, unknown format, invalid config
+    3  at least one file failed to load or was not recognised (the rest still loaded)
+    4  the case file is locked by another process
+    5  an internal error (a bug): please report it with the message
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from forensics.errors import ForensicsError
+
+EXIT_OK = 0
+EXIT_DATA = 1
+EXIT_USAGE = 2
+EXIT_LOAD_FAILED = 3
+EXIT_LOCKED = 4
+EXIT_INTERNAL = 5
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forensics",
+        description="Incident forensics for AI-agent and GPU-cluster incidents.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    load = sub.add_parser("load", help="load log files, directories or globs into a case")
+    load.add_argument("paths", nargs="+", metavar="PATH")
+    load.add_argument("--case", default="case.duckdb", help="case file (default: case.duckdb)")
+    load.add_argument("--config", help="case config (TOML): networks, hosts, time zone")
+    load.add_argument("--format", help="format name instead of sniffing (see `formats`)")
+    load.add_argument("--tz", help="zone for times written without one (default: case, UTC)")
+    load.add_argument("--year", type=int, help="year for year-less syslog times")
+    load.add_argument("--host", help="host name for files that do not name their host")
+    load.add_argument("--fail-on-rejects", action="store_true",
+                      help="exit 1 when any line was rejected")
+    load.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    tables = sub.add_parser("tables", help="row count of every table in a case")
+    tables.add_argument("--case", default="case.duckdb")
+
+    sql = sub.add_parser("sql", help="run one SQL statement against a case")
+    sql.add_argument("query")
+    sql.add_argument("--case", default="case.duckdb")
+    sql.add_argument("--param", action="append", default=[], metavar="VALUE",
+                     help="bind a positional parameter ($1, ?) (repeatable)")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.add_argument("--limit", type=int, default=100, help="rows to print as a table")
+
+    sub.add_parser("formats", help="list the formats the loaders read")
+    sub.add_parser("schema", help="print the schema reference (Markdown)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ForensicsError as exc:
+        print(f"forensics: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"forensics: hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("forensics: interrupted; the file being loaded was rolled back", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so plainly, without a traceback wall
+        print(f"forensics: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "load":
+        return _cmd_load(args)
+    if args.command == "tables":
+        return _cmd_tables(args)
+    if args.command == "sql":
+        return _cmd_sql(args)
+    if args.command == "formats":
+        from forensics.loaders import FORMATS
+
+        rows = [(f.name, f.family, f.description) for f in FORMATS]
+        print(_table(["format", "family", "description"], rows))
+        return EXIT_OK
+    if args.command == "schema":
+        from forensics.schema import reference_markdown
+
+        print(reference_markdown())
+        return EXIT_OK
+    raise AssertionError(args.command)
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    import forensics
+    from forensics.loaders import get_format
+
+    if args.format:
+        get_format(args.format)  # unknown names fail before the case is touched
+    with forensics.open_case(args.case) as case:
+        if args.config:
+            case.configure(args.config)
+        progress = None if args.quiet or not sys.stderr.isatty() else _Progress()
+        report = case.load(args.paths, format=args.format, tz=args.tz, year=args.year,
+                           host=args.host, on_progress=progress,
+                           exclude=[args.config] if args.config else [])
+        if progress:
+            progress.done()
+    rows = [(f.path, f.format or "-", f.status, f.rows, f.rejects, f.message)
+            for f in report.files]
+    print(_table(["file", "format", "status", "rows", "rejects", "message"], rows))
+    print(f"\n{len(report.files)} files, {report.rows} rows loaded, {report.rejects} rejected "
+          f"into {args.case}")
+    if not report.ok:
+        return EXIT_LOAD_FAILED
+    if args.fail_on_rejects and report.rejects:
+        return EXIT_DATA
+    return EXIT_OK
+
+
+def _cmd_tables(args: argparse.Namespace) -> int:
+    import forensics
+
+    with forensics.open_case(args.case, read_only=True) as case:
+        counts = case.tables()
+    print(_table(["table", "rows"], list(counts.items())))
+    return EXIT_OK
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    import forensics
+
+    with forensics.open_case(args.case, read_only=True) as case:
+        try:
+            frame = case.sql(args.query, args.param or None)
+        except Exception as exc:  # duckdb's messages are good; pass them on as usage errors
+            print(f"forensics: SQL error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if args.format == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif args.format == "json":
+        print(json.dumps(frame.to_dicts(), default=str, indent=1))
+    else:
+        shown = frame.head(args.limit)
+        print(_table(frame.columns, [tuple(r) for r in shown.iter_rows()]))
+        if frame.height > args.limit:
+            print(f"... {frame.height - args.limit} more rows (use --limit or --format csv)")
+    return EXIT_OK
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], width: int = 60) -> str:
+    """A plain text table; cells are cut at `width` characters and control chars shown."""
+    def cell(v: object) -> str:
+        text = "" if v is None else str(v)
+        text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    body = [[cell(v) for v in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
+    return "\n".join(out)
+
+
+class _Progress:
+    """A one-line progress bar on stderr: files done, current file, elapsed time."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int, path: str, result: object) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        bar = "█" * filled + "·" * (width - filled)
+        name = path if len(path) <= 40 else "…" + path[-39:]
+        elapsed = time.monotonic() - self.started
+        sys.stderr.write(f"\r[{bar}] {done}/{total} {elapsed:6.1f}s {name:<40}")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
