@@ -57,7 +57,7 @@ class Case:
             [schema.SCHEMA_VERSION],
         )
         self.con.execute("COMMIT")
-        (n,) = self.con.execute("SELECT count(*) FROM networks").fetchone()
+        (n,) = self.con.execute("SELECT count(*) FROM networks").fetchall()[0]
         if n == 0:
             self._write_context(ctxmod.CaseContext(source="default"))
 
@@ -167,8 +167,8 @@ class Case:
             raise
 
     def setting(self, key: str) -> str | None:
-        row = self.con.execute("SELECT value FROM case_settings WHERE key = ?", [key]).fetchone()
-        return row[0] if row else None
+        rows = self.con.execute("SELECT value FROM case_settings WHERE key = ?", [key]).fetchall()
+        return rows[0][0] if rows else None
 
     # -- looking -------------------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class Case:
         rest = [n for n in names if n not in declared]
         out = {}
         for name in declared + rest:
-            (n,) = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+            (n,) = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0]
             out[name] = int(n)
         return out
 

@@ -202,7 +202,7 @@ def load_one(case: Case, path: str, *, forced_format=None,
 
 
 def _next_evidence_id(case: Case) -> int:
-    (eid,) = case.con.execute("SELECT coalesce(max(evidence_id), 0) + 1 FROM evidence").fetchone()
+    (eid,) = case.con.execute("SELECT coalesce(max(evidence_id), 0) + 1 FROM evidence").fetchall()[0]
     return int(eid)
 
 

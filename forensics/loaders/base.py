@@ -190,11 +190,11 @@ class LoadContext:
         for table in self.rows_loaded:
             (n,) = self.con.execute(
                 f'SELECT count(*) FROM "{table}" WHERE evidence_id = ?', [self.evidence_id]
-            ).fetchone()
+            ).fetchall()[0]
             stored += n
         (rejected,) = self.con.execute(
             "SELECT count(*) FROM rejects WHERE evidence_id = ?", [self.evidence_id]
-        ).fetchone()
+        ).fetchall()[0]
         if stored != self.total_loaded or rejected != self.rows_rejected:
             raise IntegrityError(
                 f"loader counted {self.total_loaded} rows and {self.rows_rejected} rejects, "

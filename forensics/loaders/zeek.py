@@ -79,7 +79,9 @@ def _decode_escaped_cells(frame: pl.DataFrame, backslash: bool) -> pl.DataFrame:
                  for v in cell]
                 for cell in frame[name].gather(idx).to_list()
             ]
-            updates.append(frame[name].scatter(idx, pl.Series(values, dtype=dtype)))
+            patch = pl.DataFrame({"__row": idx, name: pl.Series(values, dtype=dtype)})
+            frame = (frame.with_row_index("__row").update(patch, on="__row")
+                     .drop("__row"))  # Series.scatter does not take list values
     return frame.with_columns(updates) if updates else frame
 
 
