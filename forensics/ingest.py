@@ -36,7 +36,7 @@ class FileResult:
     """What happened to one input."""
 
     path: str
-    status: str  # loaded, duplicate, unrecognised, failed, missing
+    status: str  # loaded, duplicate, skipped, unrecognised, failed, missing
     format: str | None = None
     evidence_id: int | None = None
     rows: int = 0
@@ -47,7 +47,7 @@ class FileResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("loaded", "duplicate")
+        return self.status in ("loaded", "duplicate", "skipped")
 
 
 @dataclass
@@ -148,6 +148,9 @@ def load_one(case: Case, path: str, *, forced_format=None,
     """Load one file in one transaction. Never raises for a bad file; returns the outcome."""
     options = options or LoadOptions()
     started = time.perf_counter()
+    if forced_format is None and _is_case_config(path):
+        return FileResult(path, "skipped", message="a case config, not evidence; "
+                          "apply it with --config or case.configure()")
     try:
         digest, size = sha256_file(path)
         head = read_head(path)
@@ -199,6 +202,19 @@ def load_one(case: Case, path: str, *, forced_format=None,
     return FileResult(path, "loaded", fmt.name, eid, ctx.total_loaded, ctx.rows_rejected,
                       message=f"{ctx.lines_read} lines{note}",
                       seconds=time.perf_counter() - started)
+
+
+def _is_case_config(path: str) -> bool:
+    """A case config TOML sitting beside the logs is context, not evidence."""
+    if not path.endswith(".toml"):
+        return False
+    from forensics.context import load_config
+
+    try:
+        load_config(path)
+    except ForensicsError:
+        return False
+    return True
 
 
 def _next_evidence_id(case: Case) -> int:

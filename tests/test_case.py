@@ -12,7 +12,7 @@ import forensics
 from forensics import schema
 from forensics.errors import ConfigError, UnknownNameError
 from forensics.loaders import FORMATS, get_format
-from forensics.loaders.zeek import ZeekTsv
+from forensics.loaders import zeek
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_logs" / "rome-mini"
@@ -77,14 +77,14 @@ def test_failure_mid_file_leaves_the_case_exactly_as_it_was(tmp_path, monkeypatc
     case.load(SAMPLE / "dns.log")
     before = {t: case.sql(f'SELECT * FROM "{t}"').rows() for t in case.tables()}
     calls = {"n": 0}
-    real = ZeekTsv._load_run
+    real = zeek._store
 
-    def explode_on_second_run(self, ctx, header, run):
+    def explode_after_inserting(ctx, table, frames):
         calls["n"] += 1
-        real(self, ctx, header, run)  # the first rows are inserted, then ...
+        real(ctx, table, frames)  # the first rows are inserted, then ...
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(ZeekTsv, "_load_run", explode_on_second_run)
+    monkeypatch.setattr(zeek, "_store", explode_after_inserting)
     result = case.load(SAMPLE / "conn.log").files[0]
     assert calls["n"] == 1
     assert result.status == "failed" and "unchanged" in result.message

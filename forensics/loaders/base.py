@@ -11,7 +11,9 @@ The caller (`forensics.ingest`) owns the transaction.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
@@ -74,6 +76,7 @@ class LoadContext:
     tz_assumed: str | None = None
     _rejects: list[tuple[int, str, str, int]] = field(default_factory=list)
     _columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    _owner: int = field(default_factory=threading.get_ident)
 
     @property
     def name(self) -> str:
@@ -91,20 +94,22 @@ class LoadContext:
             text = raw
         self._rejects.append((line_no, reason, text[:RAW_CAP], size))
         self.rows_rejected += 1
-        if len(self._rejects) >= REJECT_FLUSH_ROWS:
+        # Only the thread that owns the connection writes; a prefetching parser just buffers.
+        if len(self._rejects) >= REJECT_FLUSH_ROWS and threading.get_ident() == self._owner:
             self.flush_rejects()
 
     def flush_rejects(self) -> None:
-        if not self._rejects:
+        """Write buffered rejects (call from the connection's thread only)."""
+        batch, self._rejects = self._rejects, []  # an atomic swap: a producer may append
+        if not batch:
             return
         frame = pl.DataFrame(
-            self._rejects,
+            batch,
             schema={"line_no": pl.Int64, "reason": pl.String, "raw": pl.String,
                     "raw_bytes": pl.UInt64},
             orient="row",
         ).with_columns(pl.lit(self.evidence_id, dtype=pl.Int32).alias("evidence_id"))
         self._insert("rejects", frame)
-        self._rejects.clear()
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -121,13 +126,46 @@ class LoadContext:
         frame = frame.with_columns(pl.lit(self.evidence_id, dtype=pl.Int32).alias("evidence_id"))
         self._insert(table, frame)
         self.rows_loaded[table] = self.rows_loaded.get(table, 0) + frame.height
+        if len(self._rejects) >= REJECT_FLUSH_ROWS:
+            self.flush_rejects()
 
-    def _insert(self, table: str, frame: pl.DataFrame) -> None:
+    def insert_stream(self, table: str, frames: Iterator[pl.DataFrame]) -> int:
+        """Insert many frames of one schema with ONE statement, streaming them to DuckDB.
+
+        DuckDB pays a per-statement cost (row groups are flushed per insert), so a file's
+        blocks go in as one stream; with `reading.prefetch` the next block is parsed while
+        this one is written. Each frame needs `line_no`; returns the rows inserted.
+        """
+        import pyarrow as pa
+
+        frames = iter(frames)
+        first = next(frames, None)
+        if first is None:
+            return 0
+        tag = pl.lit(self.evidence_id, dtype=pl.Int32).alias("evidence_id")
+        first = first.with_columns(tag)
+        schema = first.to_arrow().schema
+        counted = {"rows": 0}
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for frame in (first, *(f.with_columns(tag) for f in frames)):
+                if "line_no" not in frame.columns:
+                    raise IntegrityError(f"rows for {table} carry no line_no", path=self.path)
+                counted["rows"] += frame.height
+                yield from frame.to_arrow().cast(schema).to_batches()
+
+        reader = pa.RecordBatchReader.from_batches(schema, batches())
+        self._insert(table, reader, first.schema)
+        self.rows_loaded[table] = self.rows_loaded.get(table, 0) + counted["rows"]
+        return counted["rows"]
+
+    def _insert(self, table: str, frame: Any, schema: Any = None) -> None:
         """INSERT BY NAME; list-of-{key,value} columns become DuckDB MAPs (`extra`, `tags`)."""
         view = f"__batch_{self.evidence_id}"
+        schema = schema if schema is not None else frame.schema
         select = ", ".join(
             f'map_from_entries("{name}") AS "{name}"' if _is_entry_list(dtype) else f'"{name}"'
-            for name, dtype in frame.schema.items()
+            for name, dtype in schema.items()
         )
         self.con.register(view, frame)
         try:

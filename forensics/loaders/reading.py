@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from queue import Empty, Full, Queue
+from typing import TypeVar
+
+T = TypeVar("T")
 
 BLOCK_BYTES = 32 << 20
 RAW_READ_BYTES = 8 << 20
@@ -52,9 +57,9 @@ def is_gzip(path: str | os.PathLike[str]) -> bool:
         return fh.read(2) == GZIP_MAGIC
 
 
-def _raw_chunks(path: str | os.PathLike[str]) -> Iterator[bytes]:
+def _raw_chunks(path: str | os.PathLike[str], size: int = RAW_READ_BYTES) -> Iterator[bytes]:
     with open(path, "rb") as fh:
-        while chunk := fh.read(RAW_READ_BYTES):
+        while chunk := fh.read(size):
             yield chunk
 
 
@@ -66,7 +71,8 @@ def decompressed_chunks(path: str | os.PathLike[str]) -> Iterator[bytes | BaseEx
     Concatenated gzip members (rotated logs joined with `cat`) are followed.
     """
     if not is_gzip(path):
-        yield from _raw_chunks(path)
+        # whole blocks at once: iter_blocks then joins two pieces, not many
+        yield from _raw_chunks(path, BLOCK_BYTES)
         return
     decomp = zlib.decompressobj(wbits=47)
     fed = False
@@ -105,27 +111,79 @@ def decompressed_chunks(path: str | os.PathLike[str]) -> Iterator[bytes | BaseEx
 
 def iter_blocks(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
     """Split the decompressed content into blocks of whole lines, numbered from 1."""
-    pending = b""
+    parts: list[bytes] = []
+    size = 0
     next_line = 1
     for item in decompressed_chunks(path):
         if isinstance(item, BaseException):
             # Whatever is pending (possibly empty) ends in the partial line before the damage.
+            pending = b"".join(parts)
             yield Block(pending, next_line, pending.count(b"\n") + 1, damage=str(item))
             return
-        pending += item
-        if len(pending) < block_bytes:
-            continue
+        parts.append(item)
+        size += len(item)
+        if size < block_bytes or b"\n" not in item:
+            continue  # (one enormous line: keep reading until it ends)
+        pending = b"".join(parts)
         cut = pending.rfind(b"\n")
-        if cut < 0:
-            continue  # one enormous line: keep reading until it ends
-        data, pending = pending[:cut], pending[cut + 1 :]
+        data, rest = pending[:cut], pending[cut + 1 :]
+        parts, size = ([rest], len(rest)) if rest else ([], 0)
         n = data.count(b"\n") + 1
         yield Block(data, next_line, n)
         next_line += n
-    if pending:
+    if parts:
+        pending = b"".join(parts)
         if pending.endswith(b"\n"):
             pending = pending[:-1]
         yield Block(pending, next_line, pending.count(b"\n") + 1)
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run a producer generator in a background thread, `depth` items ahead.
+
+    Parsing (polars) and inserting (DuckDB) both release the GIL, so on two cores the next
+    block is parsed while the previous one is written. The producer must not touch the
+    database connection. An exception in the producer is re-raised here; if the consumer
+    stops early, the producer is told to stop and is joined.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def run() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(("item", item), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(("done", done))
+        except BaseException as exc:  # handed to the consumer, never lost
+            queue.put(("error", exc))
+
+    thread = threading.Thread(target=run, name="forensics-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = queue.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                queue.get_nowait()
+            except Empty:
+                pass
+            thread.join(timeout=0.05)
 
 
 def special_line_starts(data: bytes, comment: bytes | None) -> list[int]:

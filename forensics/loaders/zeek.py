@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import polars as pl
 from parsezeeklogs import ZeekHeader
 
 from forensics.loaders import zeek_types as zt
 from forensics.loaders.base import LoadContext
-from forensics.loaders.reading import Block, Run, iter_blocks, split_runs
+from forensics.loaders.reading import Block, Run, iter_blocks, prefetch, split_runs
 from forensics.loaders.zeek_catalog import ZEEK_FIELD_TYPES
 from forensics.loaders.zeek_paths import (
     path_from_fields,
@@ -133,18 +133,27 @@ class ZeekTsv:
         return 0.0
 
     def load(self, ctx: LoadContext) -> None:
+        _store_all(ctx, prefetch(self._frames(ctx)))
+
+    def _frames(self, ctx: LoadContext) -> Iterator[tuple[str, pl.DataFrame]]:
+        """Typed frames, a block at a time, in a background thread (no database access)."""
         header: ZeekHeader | None = None
         for block in iter_blocks(ctx.path):
             ctx.lines_read += block.n_lines
             intact = _damaged_tail(ctx, block)
             if intact is None:
                 continue
+            if header is not None and _header_problem(header) is None:
+                raw = self._parse_whole_block(ctx, header, intact)
+                if raw is not None:  # the common case: a block of nothing but data lines
+                    yield from self._typed(ctx, header, raw, intact.data)
+                    continue
             for run in split_runs(intact, b"#"):
                 if run.special:
                     if not _count_blank(ctx, run.data):
                         header = self._apply_header(ctx, header, run.data)
                     continue
-                self._load_run(ctx, header, run)
+                yield from self._typed_run(ctx, header, run)
 
     @staticmethod
     def _apply_header(ctx: LoadContext, header: ZeekHeader | None, line: bytes) -> ZeekHeader:
@@ -155,7 +164,9 @@ class ZeekTsv:
         header.apply(text)
         return header
 
-    def _load_run(self, ctx: LoadContext, header: ZeekHeader | None, run: Run) -> None:
+    def _typed_run(
+        self, ctx: LoadContext, header: ZeekHeader | None, run: Run
+    ) -> Iterator[tuple[str, pl.DataFrame]]:
         problem = _header_problem(header)
         if problem:
             for i, line in enumerate(_lines_of(run)):
@@ -163,13 +174,33 @@ class ZeekTsv:
                     ctx.reject(run.first_line + i, problem, line)
             return
         assert header is not None
-        path = header.path or ctx.options.zeek_path or path_from_filename(ctx.path)
-        path = path or stem_path(ctx.path)
-        raw = self._parse(ctx, header, run)
+        yield from self._typed(ctx, header, self._parse(ctx, header, run), run.data)
+
+    @staticmethod
+    def _typed(
+        ctx: LoadContext, header: ZeekHeader, raw: pl.DataFrame, data: bytes
+    ) -> Iterator[tuple[str, pl.DataFrame]]:
         if raw.height == 0:
             return
-        typed = _convert_tsv(ctx, header, raw)
-        _store(ctx, table_for(path), typed, [f for f in header.fields])
+        path = header.path or ctx.options.zeek_path or path_from_filename(ctx.path)
+        path = path or stem_path(ctx.path)
+        yield table_for(path), _convert_tsv(ctx, header, raw, escapes=b"\\" in data)
+
+    def _parse_whole_block(
+        self, ctx: LoadContext, header: ZeekHeader, block: Block
+    ) -> pl.DataFrame | None:
+        """One bulk parse of a whole block, accepted only if it has no header, comment or
+        blank line and every line is exact; otherwise None and the block is split."""
+        sep = header.separator
+        if len(sep.encode()) != 1 or b"\r" in block.data:
+            return None
+        run = Run(block.data, block.first_line, block.n_lines, special=False)
+        frame = _read_tsv(block.data, sep, header.fields, block.first_line, empty_is_null=True)
+        if frame is None or not _tsv_frame_clean(frame, header.fields, run, ctx):
+            return None
+        if frame[header.fields[0]].str.starts_with("#").any():
+            return None
+        return frame.drop(_EXTRA)
 
     def _parse(self, ctx: LoadContext, header: ZeekHeader, run: Run) -> pl.DataFrame:
         """Raw text columns plus line_no; bad lines are rejected, the rest returned."""
@@ -267,34 +298,64 @@ def _tsv_frame_clean(frame: pl.DataFrame, fields: list[str], run: Run, ctx: Load
     return True
 
 
-def _convert_tsv(ctx: LoadContext, header: ZeekHeader, raw: pl.DataFrame) -> pl.DataFrame:
-    """Typed columns; rows with a value that does not fit its Zeek type become rejects."""
-    exprs = []
-    failures = []
+def _convert_tsv(
+    ctx: LoadContext, header: ZeekHeader, raw: pl.DataFrame, *, escapes: bool = True
+) -> pl.DataFrame:
+    """Typed columns; rows with a value that does not fit its Zeek type become rejects.
+
+    Two passes: a cheap conversion of every row, then a careful one (scientific-notation
+    times, masked times, the reason for a reject) of only the rows the first pass could
+    not convert, which in a healthy log is none.
+    """
+    specs = list(zip(header.fields, header.types, strict=True))
+    marks = (header.unset_field, header.empty_field)
+    fast = [
+        zt.from_text(pl.col(f), t, *marks, header.set_separator, fast=True)
+        .alias(zt.column_name(f))
+        for f, t in specs
+    ]
+    missed = [
+        zt.failed(pl.col(f), e, t, *marks, masked_ok=False) for (f, t), e in zip(specs, fast,
+                                                                               strict=True)
+    ]
+    typed = raw.with_columns(pl.any_horizontal(missed).alias("__missed")).select(
+        pl.col(_LINE), *fast, pl.col("__missed"))
+    if typed["__missed"].any():
+        typed = _convert_careful(ctx, header, raw, typed)
+    typed = typed.drop("__missed")
+    return _decode_escaped_cells(typed, backslash=True) if escapes else typed
+
+
+def _convert_careful(
+    ctx: LoadContext, header: ZeekHeader, raw: pl.DataFrame, typed: pl.DataFrame
+) -> pl.DataFrame:
+    """Second pass over the rows the cheap pass missed: convert them, or reject with a reason."""
+    marks = (header.unset_field, header.empty_field)
+    subset = raw.filter(typed["__missed"])
+    exprs, failures = [], []
     for field, ztype in zip(header.fields, header.types, strict=True):
         col = pl.col(field)
-        conv = zt.from_text(
-            col, ztype, header.unset_field, header.empty_field, header.set_separator
-        )
+        conv = zt.from_text(col, ztype, *marks, header.set_separator)
         exprs.append(conv.alias(zt.column_name(field)))
-        bad = zt.failed(col, conv, ztype, header.unset_field, header.empty_field)
+        bad = zt.failed(col, conv, ztype, *marks)
         failures.append(
             pl.when(bad).then(pl.format("column {}: {} is not a valid " + ztype, pl.lit(field),
                                         col.str.slice(0, 80)))
         )
-    typed = raw.select(pl.col(_LINE), *exprs, pl.coalesce(failures).alias("__reason"))
-    _note_masked_times(ctx, header, raw)
-    bad_rows = typed.filter(pl.col("__reason").is_not_null())
+    redone = subset.select(pl.col(_LINE), *exprs, pl.coalesce(failures).alias("__reason"))
+    _note_masked_times(ctx, header, subset)
+    bad_rows = redone.filter(pl.col("__reason").is_not_null())
     if bad_rows.height:
-        lines = raw.filter(pl.col(_LINE).is_in(bad_rows[_LINE].implode())).select(
+        lines = subset.filter(pl.col(_LINE).is_in(bad_rows[_LINE].implode())).select(
             pl.col(_LINE), pl.concat_str(header.fields, separator=header.separator).alias("raw")
         )
         reasons = dict(zip(bad_rows[_LINE].to_list(), bad_rows["__reason"].to_list(), strict=True))
         for line_no, text in lines.iter_rows():
             ctx.reject(line_no, reasons[line_no], text)
-        typed = typed.filter(pl.col("__reason").is_null())
-    typed = typed.drop("__reason")
-    return _decode_escaped_cells(typed, backslash=True)
+    fixed = redone.filter(pl.col("__reason").is_null()).drop("__reason").with_columns(
+        pl.lit(False).alias("__missed"))
+    kept = typed.filter(~pl.col("__missed"))
+    return pl.concat([kept, fixed.select(kept.columns).cast(kept.schema)]).sort(_LINE)
 
 
 def _note_masked_times(ctx: LoadContext, header: ZeekHeader, raw: pl.DataFrame) -> None:
@@ -309,20 +370,60 @@ def _note_masked_times(ctx: LoadContext, header: ZeekHeader, raw: pl.DataFrame) 
             )
 
 
-def _store(ctx: LoadContext, table: str, typed: pl.DataFrame, fields: list[str]) -> None:
-    """Create or widen the table to fit, cast the frame to the table's types, insert."""
-    wanted = {
-        name: _ddb_of(dtype) for name, dtype in typed.schema.items() if name != _LINE
-    }
+def _store_all(ctx: LoadContext, frames: Iterator[tuple[str, pl.DataFrame]]) -> None:
+    """Insert consecutive frames of one table and schema as one streamed statement."""
+    pending = _Peek(frames)
+    while (head := pending.peek()) is not None:
+        table, first = head
+        _store(ctx, table, _same_kind(pending, table, first.schema))
+        ctx.flush_rejects()
+
+
+def _store(ctx: LoadContext, table: str, frames: Iterator[pl.DataFrame] | pl.DataFrame) -> None:
+    """Create or widen the table to fit, cast each frame to the table's types, insert."""
+    frames = iter([frames]) if isinstance(frames, pl.DataFrame) else iter(frames)
+    first = next(frames, None)
+    if first is None:
+        return
+    wanted = {name: _ddb_of(dtype) for name, dtype in first.schema.items() if name != _LINE}
     actual = ctx.ensure_table(table, wanted)
     casts = [
         pl.col(name).cast(zt.polars_type(actual[name]))
         for name in wanted
         if actual[name] != wanted[name]
     ]
-    if casts:
-        typed = typed.with_columns(casts)
-    ctx.insert(table, typed)
+
+    def cast_all() -> Iterator[pl.DataFrame]:
+        for frame in (first, *frames):
+            yield frame.with_columns(casts) if casts else frame
+
+    ctx.insert_stream(table, cast_all())
+
+
+class _Peek:
+    """An iterator that can look one item ahead."""
+
+    _EMPTY = object()
+
+    def __init__(self, items: Iterator[tuple[str, pl.DataFrame]]) -> None:
+        self._items = items
+        self._next: object = self._EMPTY
+
+    def peek(self) -> tuple[str, pl.DataFrame] | None:
+        if self._next is self._EMPTY:
+            self._next = next(self._items, None)
+        return self._next  # type: ignore[return-value]
+
+    def take(self) -> tuple[str, pl.DataFrame] | None:
+        item = self.peek()
+        self._next = self._EMPTY
+        return item
+
+
+def _same_kind(pending: _Peek, table: str, schema: pl.Schema) -> Iterator[pl.DataFrame]:
+    while (item := pending.peek()) is not None and item[0] == table and item[1].schema == schema:
+        pending.take()
+        yield item[1]
 
 
 def _ddb_of(dtype: pl.DataType) -> str:
@@ -373,18 +474,20 @@ class ZeekJson:
         return 0.0
 
     def load(self, ctx: LoadContext) -> None:
+        _store_all(ctx, prefetch(self._frames(ctx)))
+
+    def _frames(self, ctx: LoadContext) -> Iterator[tuple[str, pl.DataFrame]]:
         for block in iter_blocks(ctx.path):
             ctx.lines_read += block.n_lines
             intact = _damaged_tail(ctx, block)
             if intact is None:
                 continue
-            for run in split_runs(intact, None):
-                if run.special:
-                    _count_blank(ctx, run.data)
-                    continue
-                frame, order, raw_line = self._parse(ctx, run)
-                if frame.height:
-                    self._store_by_path(ctx, frame, order, raw_line)
+            # read_ndjson skips blank lines, so a blank line shows up as a row count that
+            # does not match and the careful path (which counts blanks) takes the block
+            run = Run(intact.data, intact.first_line, intact.n_lines, special=False)
+            frame, order, raw_line = self._parse(ctx, run)
+            if frame.height:
+                yield from self._by_path(ctx, frame, order, raw_line)
 
     def _parse(
         self, ctx: LoadContext, run: Run
@@ -436,10 +539,10 @@ class ZeekJson:
             frame = frame.with_columns(pl.Series(_LINE, numbers, dtype=pl.Int64))
         return frame, first_keys, lambda n: dict(zip(numbers, good, strict=True))[n]
 
-    def _store_by_path(
+    def _by_path(
         self, ctx: LoadContext, frame: pl.DataFrame, order: list[str],
         raw_line: Callable[[int], bytes],
-    ) -> None:
+    ) -> Iterator[tuple[str, pl.DataFrame]]:
         fallback = (
             ctx.options.zeek_path
             or path_from_filename(ctx.path)
@@ -458,8 +561,8 @@ class ZeekJson:
                                 or c == _LINE])
             typed = _convert_json(ctx, str(path), part, raw_line)
             if typed.height:
-                columns = [c for c in _column_order(str(path), order, typed.columns)]
-                _store(ctx, table_for(str(path)), typed.select(columns), columns)
+                columns = _column_order(str(path), order, typed.columns)
+                yield table_for(str(path)), typed.select(columns)
 
 
 def _first_keys(data: bytes) -> list[str]:
