@@ -117,8 +117,20 @@ def worker(kind: str, path: str) -> None:
         elapsed = time.perf_counter() - started
     else:
         raise SystemExit(f"unknown worker {kind}")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"rows": rows, "seconds": elapsed, "peak_rss": rss}))
+    print(json.dumps({"rows": rows, "seconds": elapsed, "peak_rss": peak_rss()}))
+
+
+def peak_rss() -> int:
+    """This process's own peak RSS (VmHWM). ru_maxrss would also count the parent's peak,
+    which a forked child inherits on Linux."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def run(kind: str, path: Path) -> dict:
@@ -134,13 +146,18 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=5_000_000)
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--worker", nargs=2, metavar=("KIND", "PATH"))
+    ap.add_argument("--generate", nargs=2, metavar=("ROWS", "DIR"))
     args = ap.parse_args()
+    if args.generate:  # in its own process, so the parent stays small
+        generate(int(args.generate[0]), Path(args.generate[1]))
+        return
     if args.worker:
         worker(*args.worker)
         return
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        tsv, js = generate(args.rows, Path(tmp))
+        subprocess.run([sys.executable, __file__, "--generate", str(args.rows), tmp], check=True)
+        tsv, js = Path(tmp) / "conn.log", Path(tmp) / "conn.json"
         print(f"generated {args.rows:,} rows in {time.perf_counter() - t:.1f}s: "
               f"TSV {tsv.stat().st_size / 1e6:.0f} MB, JSON {js.stat().st_size / 1e6:.0f} MB")
         plan = [("forensics", tsv, "forensics TSV"), ("forensics", js, "forensics JSON")]

@@ -16,14 +16,26 @@ import duckdb
 import polars as pl
 
 from forensics import context as ctxmod
-from forensics import schema
+from forensics import schema, views
 from forensics.errors import CaseLockedError, ConfigError, ForensicsError, UsageError
 from forensics.ingest import LoadReport, ProgressHook, load_files
 from forensics.loaders import LoadOptions
 
 
-def open_case(path: str | os.PathLike[str] = "case.duckdb", *, read_only: bool = False) -> Case:
-    """Open (or create) the case database at `path`; ":memory:" for throw-away work."""
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+
+def open_case(
+    path: str | os.PathLike[str] = "case.duckdb",
+    *,
+    read_only: bool = False,
+    memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+) -> Case:
+    """Open (or create) the case database at `path`; ":memory:" for throw-away work.
+
+    `memory_limit` caps DuckDB's buffer pool (it spills to disk beyond it), so a large load
+    or query stays inside a laptop's or a shared notebook server's memory; None lifts it.
+    """
     path = os.fspath(path)
     try:
         con = duckdb.connect(path, read_only=read_only)
@@ -34,6 +46,8 @@ def open_case(path: str | os.PathLike[str] = "case.duckdb", *, read_only: bool =
                 hint="close the other notebook or wait for the running load to finish",
             ) from None
         raise ForensicsError(f"cannot open case {path}: {exc}") from None
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
     return Case(con, path, read_only=read_only)
 
 
@@ -56,6 +70,7 @@ class Case:
             "INSERT OR IGNORE INTO case_settings VALUES ('schema_version', ?)",
             [schema.SCHEMA_VERSION],
         )
+        views.refresh(self.con)
         self.con.execute("COMMIT")
         (n,) = self.con.execute("SELECT count(*) FROM networks").fetchall()[0]
         if n == 0:

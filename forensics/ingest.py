@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from forensics import __version__
+from forensics import __version__, views
 from forensics.errors import ForensicsError
 from forensics.loaders import LoadContext, LoadOptions, get_format, sniff
 from forensics.loaders.reading import read_head, sha256_file
@@ -188,6 +188,7 @@ def load_one(case: Case, path: str, *, forced_format=None,
         for old_id, _, _ in prior:  # the same bytes were unrecognised before; now they load
             con.execute("DELETE FROM evidence WHERE evidence_id = ?", [old_id])
         _record_loaded(case, ctx, fmt, digest, size)
+        views.refresh(con)  # new zeek_<path> tables join the flows and events views
         con.execute("COMMIT")
     except BaseException as exc:
         con.execute("ROLLBACK")
