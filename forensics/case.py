@@ -21,7 +21,6 @@ from forensics.errors import CaseLockedError, ConfigError, ForensicsError, Usage
 from forensics.ingest import LoadReport, ProgressHook, load_files
 from forensics.loaders import LoadOptions
 
-
 DEFAULT_MEMORY_LIMIT = "1GB"
 
 

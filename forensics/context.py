@@ -207,7 +207,8 @@ def to_toml(ctx: CaseContext) -> str:
         if ctx.year:
             lines.append(f"year = {int(ctx.year)}")
         lines.append("")
-    for header, scopes in (("[networks]", ("internal", "sandbox")), ("[allow]", ("allowed_egress",))):
+    sections = (("[networks]", ("internal", "sandbox")), ("[allow]", ("allowed_egress",)))
+    for header, scopes in sections:
         entries = [(s, [n for n in ctx.networks if n.scope == s]) for s in scopes]
         if not any(e for _, e in entries):
             continue

@@ -219,7 +219,8 @@ def _is_case_config(path: str) -> bool:
 
 
 def _next_evidence_id(case: Case) -> int:
-    (eid,) = case.con.execute("SELECT coalesce(max(evidence_id), 0) + 1 FROM evidence").fetchall()[0]
+    (eid,) = case.con.execute(
+        "SELECT coalesce(max(evidence_id), 0) + 1 FROM evidence").fetchall()[0]
     return int(eid)
 
 

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 MACROS = [
     # IPv4 dotted quad -> integer (NULL for anything else, IPv6 included)
     r"""CREATE OR REPLACE MACRO ipv4_int(ip) AS
-        CASE WHEN regexp_full_match(ip, '(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}')
+        CASE WHEN regexp_full_match(ip,
+            '(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}')
         THEN (split_part(ip, '.', 1)::UBIGINT << 24) + (split_part(ip, '.', 2)::UBIGINT << 16)
            + (split_part(ip, '.', 3)::UBIGINT << 8) + split_part(ip, '.', 4)::UBIGINT END""",
     # the scope of an address from the case's networks: sandbox, internal, allowed_egress or
@@ -154,7 +155,7 @@ def _event_selects(tables: dict[str, set[str]]) -> list[str]:
         path = table[len("zeek_"):]
         src = "id_orig_h" if "id_orig_h" in cols else "NULL"
         dst = "id_resp_h" if "id_resp_h" in cols else "NULL"
-        port = f"':' || id_resp_p" if "id_resp_p" in cols else "''"
+        port = "':' || id_resp_p" if "id_resp_p" in cols else "''"
         parts = [f"'{k}=' || \"{k}\"::VARCHAR" for k in _ZEEK_SUMMARY.get(path, []) if k in cols]
         summary = (f"left(concat_ws(' ', '{path}', {src} || ' -> ' || {dst} || {port}"
                    f"{', ' if parts else ''}{', '.join(parts)}), {_SUMMARY_CAP})")

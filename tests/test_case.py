@@ -12,7 +12,7 @@ import forensics
 from forensics import schema
 from forensics.errors import ConfigError, UnknownNameError
 from forensics.loaders import FORMATS, get_format
-from forensics.loaders import zeek
+from forensics.loaders import zeek_common as zeek
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_logs" / "rome-mini"

@@ -1,0 +1,175 @@
+"""What the Zeek TSV and JSON loaders share: escapes, damaged streams, the careful path's
+line sieve, and storing typed frames as one streamed insert per table and schema."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import polars as pl
+
+from forensics.loaders import zeek_types as zt
+from forensics.loaders.base import LoadContext
+from forensics.loaders.reading import Block, Run
+
+LINE = "line_no"
+_HEX_ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})|\\\\")
+_HEX_ONLY = re.compile(rb"\\x([0-9a-fA-F]{2})")
+
+def decode_zeek_escapes(value: str, *, backslash: bool = True) -> str:
+    """Decode Zeek's `\\xHH` escapes (and, in TSV, `\\\\`) back to text.
+
+    Bytes that do not form valid UTF-8 stay visible as `\\xHH` instead of becoming U+FFFD,
+    so nothing an attacker put on the wire is lost from the evidence.
+    """
+    pattern = _HEX_ESCAPE if backslash else _HEX_ONLY
+
+    def one(m: re.Match[bytes]) -> bytes:
+        return bytes([int(m.group(1), 16)]) if m.group(1) else b"\\"
+
+    raw = pattern.sub(one, value.encode("utf-8", errors="surrogateescape"))
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def decode_escaped_cells(frame: pl.DataFrame, backslash: bool) -> pl.DataFrame:
+    """Decode escapes only in the (rare) cells holding a backslash; the rest stay as is."""
+    updates = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.String:
+            mask = frame[name].str.contains("\\", literal=True).fill_null(False)
+            if not mask.any():
+                continue
+            idx = mask.arg_true()
+            values = [decode_zeek_escapes(v, backslash=backslash) for v in frame[name].gather(idx)]
+            updates.append(frame[name].scatter(idx, values))
+        elif dtype == pl.List(pl.String):
+            mask = (
+                frame[name].list.eval(pl.element().str.contains("\\", literal=True)).list.any()
+            ).fill_null(False)
+            if not mask.any():
+                continue
+            idx = mask.arg_true()
+            values = [
+                [decode_zeek_escapes(v, backslash=backslash) if v is not None else None
+                 for v in cell]
+                for cell in frame[name].gather(idx).to_list()
+            ]
+            patch = pl.DataFrame({"__row": idx, name: pl.Series(values, dtype=dtype)})
+            frame = (frame.with_row_index("__row").update(patch, on="__row")
+                     .drop("__row"))  # Series.scatter does not take list values
+    return frame.with_columns(updates) if updates else frame
+
+
+def damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
+    """Reject the partial last line of a damaged stream; return the intact lines before it."""
+    if block.damage is None:
+        return block
+    cut = block.data.rfind(b"\n")
+    ctx.reject(
+        block.first_line + block.n_lines - 1,
+        f"{block.damage}; this line is the incomplete text before the damage",
+        block.data[cut + 1 :],
+    )
+    if cut < 0:
+        return None
+    return Block(block.data[:cut], block.first_line, block.n_lines - 1)
+
+
+def count_blank(ctx: LoadContext, line: bytes) -> bool:
+    if line.strip(b" \t\r") == b"":
+        ctx.blank_lines += 1
+        return True
+    return False
+
+
+def lines_of(run: Run) -> list[bytes]:
+    return run.data.split(b"\n")
+
+
+def checked_lines(ctx: LoadContext, run: Run) -> Iterator[tuple[int, bytes]]:
+    """The careful path's first sieve: (line_no, line) of non-blank lines within the length
+    limit; blank lines are counted, over-long ones rejected. A trailing CR is dropped."""
+    limit = ctx.options.max_line_bytes
+    for i, line in enumerate(lines_of(run)):
+        line_no = run.first_line + i
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if count_blank(ctx, line):
+            continue
+        if len(line) > limit:
+            ctx.reject(line_no, f"line is {len(line)} bytes, over the limit of {limit}", line)
+            continue
+        yield line_no, line
+
+
+def store_all(ctx: LoadContext, frames: Iterator[tuple[str, pl.DataFrame]]) -> None:
+    """Insert consecutive frames of one table and schema as one streamed statement."""
+    pending = _Peek(frames)
+    while (head := pending.peek()) is not None:
+        table, first = head
+        _store(ctx, table, _same_kind(pending, table, first.schema))
+        ctx.flush_rejects()
+
+
+def _store(ctx: LoadContext, table: str, frames: Iterator[pl.DataFrame] | pl.DataFrame) -> None:
+    """Create or widen the table to fit, cast each frame to the table's types, insert."""
+    frames = iter([frames]) if isinstance(frames, pl.DataFrame) else iter(frames)
+    first = next(frames, None)
+    if first is None:
+        return
+    wanted = {name: ddb_of(dtype) for name, dtype in first.schema.items() if name != LINE}
+    actual = ctx.ensure_table(table, wanted)
+    casts = [
+        pl.col(name).cast(zt.polars_type(actual[name]))
+        for name in wanted
+        if actual[name] != wanted[name]
+    ]
+
+    def cast_all() -> Iterator[pl.DataFrame]:
+        for frame in (first, *frames):
+            yield frame.with_columns(casts) if casts else frame
+
+    ctx.insert_stream(table, cast_all())
+
+
+class _Peek:
+    """An iterator that can look one item ahead."""
+
+    _EMPTY = object()
+
+    def __init__(self, items: Iterator[tuple[str, pl.DataFrame]]) -> None:
+        self._items = items
+        self._next: object = self._EMPTY
+
+    def peek(self) -> tuple[str, pl.DataFrame] | None:
+        if self._next is self._EMPTY:
+            self._next = next(self._items, None)
+        return self._next  # type: ignore[return-value]
+
+    def take(self) -> tuple[str, pl.DataFrame] | None:
+        item = self.peek()
+        self._next = self._EMPTY
+        return item
+
+
+def _same_kind(pending: _Peek, table: str, schema: pl.Schema) -> Iterator[pl.DataFrame]:
+    while (item := pending.peek()) is not None and item[0] == table and item[1].schema == schema:
+        pending.take()
+        yield item[1]
+
+
+def ddb_of(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.List):
+        return ddb_of(dtype.inner) + "[]"
+    mapping: list[tuple[pl.DataType, str]] = [
+        (pl.Datetime("us", "UTC"), "TIMESTAMPTZ"),
+        (pl.Float64(), "DOUBLE"),
+        (pl.UInt64(), "UBIGINT"),
+        (pl.Int64(), "BIGINT"),
+        (pl.Int32(), "INTEGER"),
+        (pl.Boolean(), "BOOLEAN"),
+    ]
+    for pdt, ddb in mapping:
+        if dtype == pdt:
+            return ddb
+    return "VARCHAR"
