@@ -1,0 +1,112 @@
+"""Reading files as numbered whole-line blocks: boundaries, gzip members, damage."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from forensics.loaders.reading import iter_blocks, prefetch, read_head, split_runs
+
+
+def _lines(blocks):
+    out = []
+    for b in blocks:
+        for i, line in enumerate(b.data.split(b"\n")):
+            out.append((b.first_line + i, line))
+    return out
+
+
+@pytest.mark.parametrize("block_bytes", [1, 7, 64, 1 << 20])
+def test_block_boundaries_keep_every_line_and_its_number(tmp_path, block_bytes):
+    text = b"".join(b"line %d %s\n" % (i, b"x" * (i % 13)) for i in range(1, 501))
+    path = tmp_path / "f.log"
+    path.write_bytes(text)
+    got = _lines(iter_blocks(path, block_bytes=block_bytes))
+    assert got == [(i, b"line %d %s" % (i, b"x" * (i % 13))) for i in range(1, 501)]
+
+
+def test_no_trailing_newline_and_trailing_blank_line(tmp_path):
+    (tmp_path / "a").write_bytes(b"a\nb")
+    assert _lines(iter_blocks(tmp_path / "a")) == [(1, b"a"), (2, b"b")]
+    (tmp_path / "b").write_bytes(b"a\nb\n\n")
+    assert _lines(iter_blocks(tmp_path / "b")) == [(1, b"a"), (2, b"b"), (3, b"")]
+    (tmp_path / "c").write_bytes(b"")
+    assert list(iter_blocks(tmp_path / "c")) == []
+
+
+def test_concatenated_gzip_members_are_followed(tmp_path):
+    path = tmp_path / "rotated.log.gz"
+    path.write_bytes(gzip.compress(b"one\ntwo\n") + gzip.compress(b"three\n"))
+    blocks = list(iter_blocks(path))
+    assert _lines(blocks) == [(1, b"one"), (2, b"two"), (3, b"three")]
+    assert all(b.damage is None for b in blocks)
+
+
+def test_truncated_gzip_keeps_what_came_before_and_says_where_it_broke(tmp_path):
+    body = b"".join(b"record %06d\n" % i for i in range(20000))
+    packed = gzip.compress(body)
+    path = tmp_path / "cut.log.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    blocks = list(iter_blocks(path))
+    assert blocks[-1].damage and "truncated" in blocks[-1].damage
+    lines = _lines(blocks)
+    *whole, (last_no, partial) = lines
+    assert len(whole) > 1000
+    assert whole == [(i + 1, b"record %06d" % i) for i in range(len(whole))]
+    assert last_no == len(whole) + 1 and b"record %06d" % len(whole) != partial
+
+
+def test_corrupted_gzip_bytes_are_reported_as_damage(tmp_path):
+    packed = bytearray(gzip.compress(b"".join(b"r%d\n" % i for i in range(50000))))
+    packed[len(packed) // 2 : len(packed) // 2 + 16] = b"\xff" * 16
+    path = tmp_path / "bad.log.gz"
+    path.write_bytes(bytes(packed))
+    blocks = list(iter_blocks(path))
+    assert blocks[-1].damage is not None
+
+
+def test_read_head_decompresses(tmp_path):
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(b"#separator \\x09\n" * 10))
+    assert read_head(path, 16) == b"#separator \\x09\n"
+
+
+def test_split_runs_separates_comment_and_blank_lines(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"#h\n1\n2\n\n#x\n3\n")
+    (block,) = iter_blocks(path)
+    runs = [(r.first_line, r.n_lines, r.special, r.data) for r in split_runs(block, b"#")]
+    assert runs == [(1, 1, True, b"#h"), (2, 2, False, b"1\n2"), (4, 1, True, b""),
+                    (5, 1, True, b"#x"), (6, 1, False, b"3")]
+
+
+def test_prefetch_passes_items_and_errors_through():
+    assert list(prefetch(iter(range(100)), depth=2)) == list(range(100))
+
+    def broken():
+        yield 1
+        raise ValueError("producer failed")
+
+    got = []
+    with pytest.raises(ValueError, match="producer failed"):
+        for item in prefetch(broken()):
+            got.append(item)
+    assert got == [1]
+
+
+def test_prefetch_stops_its_producer_when_the_consumer_stops():
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    gen = prefetch(endless(), depth=2)
+    assert next(gen) == 0
+    gen.close()
+    count = len(produced)
+    assert count < 10
