@@ -199,7 +199,10 @@ def load_one(case: Case, path: str, *, forced_format=None,
 
 
 def _next_evidence_id(case: Case) -> int:
-    (eid,) = case.con.execute("SELECT coalesce(max(evidence_id), 0) + 1 FROM evidence").fetchone()
+    # fetchall, not fetchone: DuckDB 2.0 keeps a half-read result open, and the loader's
+    # first `con.register` (ctx.insert) then fails with "unfinished result".
+    ((eid,),) = case.con.execute(
+        "SELECT coalesce(max(evidence_id), 0) + 1 FROM evidence").fetchall()
     return int(eid)
 
 
