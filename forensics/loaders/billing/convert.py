@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 
 import polars as pl
 
-from forensics.loaders.base import LoadContext, map_entries
+from forensics.loaders.base import LoadContext
 from forensics.loaders.billing.csvread import LINE
 from forensics.loaders.billing.tags import parse_texts
 
@@ -168,15 +168,9 @@ class Rows:
         cols = [c for c in self.raw.columns if c.startswith(prefix)]
         if not cols:
             return
-        renamed = {c: c[len(prefix):] for c in cols}
         self.raw = self.raw.with_columns(
-            pl.col(c).alias(f"__tag__{k}") for c, k in renamed.items())
-        entries = [
-            pl.when(pl.col(f"__tag__{k}").is_not_null()).then(
-                pl.struct(pl.lit(k).alias("key"), pl.col(f"__tag__{k}").alias("value")))
-            for k in renamed.values()
-        ]
-        self.exprs["tags"] = pl.concat_list(entries).list.drop_nulls()
+            entries(self.raw, cols, {c: c[len(prefix):] for c in cols}).alias("__tags"))
+        self.exprs["tags"] = pl.col("__tags")
         self.consumed.update(cols)
 
     def fail(self, bad: pl.Expr, message: str, shown: pl.Expr) -> None:
@@ -193,7 +187,8 @@ class Rows:
         exprs += [self.exprs[t].alias(t) for t in TARGETS if t in self.exprs]
         if "tags" in self.exprs:
             exprs.append(self.exprs["tags"].alias("tags"))
-        exprs.append(map_entries(native).alias("extra"))
+        self.raw = self.raw.with_columns(entries(self.raw, native).alias("__extra"))
+        exprs.append(pl.col("__extra").alias("extra"))
         reason = pl.coalesce(self.failures) if self.failures else pl.lit(None, pl.String)
         typed = self.raw.select(*exprs, reason.alias("__reason"))
         bad = typed.filter(pl.col("__reason").is_not_null())
@@ -202,6 +197,28 @@ class Rows:
         if bad.height:
             typed = typed.filter(pl.col("__reason").is_null())
         self.ctx.insert(table, typed.drop("__reason"))
+
+
+def entries(frame: pl.DataFrame, columns: list[str],
+            keys: dict[str, str] | None = None) -> pl.Series:
+    """[{key, value}] per row from the non-null values of `columns`, in column order.
+
+    Built by unpivoting and regrouping: polars' concat_list of per-column structs costs
+    seconds per 100k rows, this costs milliseconds. A row with no value gets [].
+    """
+    if not columns:
+        return pl.Series("e", [[]] * frame.height, dtype=ENTRY)
+    idx = "__row"
+    long = (frame.select(columns).with_row_index(idx)
+            .unpivot(index=idx, variable_name="key", value_name="value")
+            .filter(pl.col("value").is_not_null()))
+    if keys:
+        long = long.with_columns(pl.col("key").replace_strict(keys, return_dtype=pl.String))
+    grouped = long.group_by(idx, maintain_order=True).agg(
+        pl.struct(pl.col("key"), pl.col("value").cast(pl.String)).alias("e"))
+    rows = pl.DataFrame({idx: pl.int_range(0, frame.height, dtype=pl.UInt32, eager=True)})
+    out = rows.join(grouped, on=idx, how="left", maintain_order="left")["e"]
+    return out.fill_null(pl.lit([], dtype=ENTRY)).cast(ENTRY)
 
 
 # ---------------------------------------------------------------------------------------
