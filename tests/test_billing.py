@@ -732,3 +732,32 @@ def test_times_exact_and_zoned():
     mdy = parse_time(ctx, pl.Series(["9/2/2023", "12/31/2023 1:05:00 PM", "13/1/2023"]),
                      mdy=True)
     assert mdy.to_list() == [ts("2023-09-01 22:00:00"), ts("2023-12-31 12:05:00"), None]
+
+
+def test_quoted_newlines_across_block_boundaries(case, tmp_path, monkeypatch):
+    """Tiny blocks: records with quoted newlines are cut by block edges and must be joined."""
+    import functools
+
+    from forensics.loaders.billing import csvread
+    from forensics.loaders.reading import iter_blocks
+
+    monkeypatch.setattr(csvread, "iter_blocks", functools.partial(iter_blocks,
+                                                                  block_bytes=200))
+    rows = []
+    expected = []
+    line = 2
+    for k in range(40):
+        row = list(cur2_rows()[k % 2])
+        if k % 3 == 0:
+            row[13] = f"desc {k}\nsecond line\n\"quoted\" third"
+        rows.append(row)
+        expected.append((line, k))
+        line += 3 if k % 3 == 0 else 1
+    for k, row in enumerate(rows):
+        row[0] = f"id{k}"
+    path = tmp_path / "cur2_blocks.csv"
+    path.write_text(_csv(CUR2_HEADER, rows))
+    load_ok(case, path, 40)
+    got = case.sql("SELECT line_no, extra['identity_line_item_id'] AS id FROM billing_items "
+                   "ORDER BY line_no").rows()
+    assert got == [(n, f"id{k}") for n, k in expected]
