@@ -35,7 +35,7 @@ def ts(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def D(text: str) -> Decimal:  # noqa: N802 - reads like a literal
+def D(text: str) -> Decimal:
     return Decimal(text)
 
 
@@ -515,8 +515,8 @@ def azure_mca_rows() -> list[list[str]]:
     return [
         ["G001", "acct-1", "Lab Inc", "bp-1", "05/01/2024", "05/31/2024", "05/14/2024",
          "NC A100 v4 - NC24ads A100 v4 - US East", "Virtual Machines", "m-123",
-         "sub-9", "gpu-sub", "/subscriptions/sub-9/resourceGroups/rg/providers/"
-         "Microsoft.Compute/virtualMachines/vm1", "eastus", "1.2E+01", "1 Hour", "Usage",
+         "sub-9", "gpu-sub", ("/subscriptions/sub-9/resourceGroups/rg/providers/"
+         "Microsoft.Compute/virtualMachines/vm1"), "eastus", "1.2E+01", "1 Hour", "Usage",
          "USD", "4.4069E+01", "4.4069E+01", "OnDemand", "Azure", "Microsoft",
          '{"owner":"rl","project":"rome"}'],
         ["G001", "acct-1", "Lab Inc", "bp-1", "05/01/2024", "05/31/2024", "05/14/2024",

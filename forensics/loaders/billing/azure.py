@@ -75,12 +75,10 @@ class AzureCostExport(CsvBilling):
         rows.text("sub_account_name", "SubscriptionName")
         rows.const("provider", "Microsoft")
         publisher = rows.col("PublisherName")
-        ptype = rows.col("PublisherType")
         rows.expr("publisher", pl.coalesce(
             rows.value("PublisherName"),
             pl.when(rows.value("PublisherType").str.to_lowercase() == "azure")
             .then(pl.lit("Microsoft"))), [publisher] if publisher else [])
-        del ptype
         rows.text("service_name", "MeterCategory", keep=True)
         rows.category(rows.col("ChargeType"), CHARGE_TYPES, default="Usage")
         rows.text("charge_description", "ProductName", "Product")

@@ -152,7 +152,7 @@ class Rows:
         """Tags from one column holding JSON/Python-literal key-value text."""
         if name is None:
             return
-        mapping, bad = parse_texts(self.raw[name])
+        mapping = parse_texts(self.raw[name])
         joined = self.raw.select(pl.col(name)).join(
             mapping, left_on=name, right_on="__text", how="left", maintain_order="left")
         self.raw = self.raw.with_columns(joined["__tags"].alias("__tags"),
@@ -161,7 +161,6 @@ class Rows:
                   f"column {name}: {{}}", pl.col("__tag_error"))
         self.exprs["tags"] = pl.col("__tags")
         self.consumed.add(name)
-        del bad
 
     def tags_columns(self, prefix: str) -> None:
         """Tags from one column per tag (`resourceTags/user:Name`, `tags/ns.key`)."""

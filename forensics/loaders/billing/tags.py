@@ -78,7 +78,7 @@ def tag_entries(text: str) -> list[dict[str, str | None]]:
     raise ValueError(f"a JSON {type(obj).__name__}, not an object or key-value list")
 
 
-def parse_texts(values: pl.Series) -> tuple[pl.DataFrame, int]:
+def parse_texts(values: pl.Series) -> pl.DataFrame:
     """A frame (__text, __tags, __tag_error) with one row per distinct text."""
     texts: list[str] = []
     entries: list[list[dict[str, str | None]] | None] = []
@@ -94,7 +94,7 @@ def parse_texts(values: pl.Series) -> tuple[pl.DataFrame, int]:
     frame = pl.DataFrame({"__text": pl.Series(texts, dtype=pl.String),
                           "__tags": pl.Series(entries, dtype=ENTRY),
                           "__tag_error": pl.Series(errors, dtype=pl.String)})
-    return frame, sum(e is not None for e in errors)
+    return frame
 
 
 def credit_sums(values: pl.Series) -> pl.DataFrame:
