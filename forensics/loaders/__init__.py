@@ -11,10 +11,19 @@ from __future__ import annotations
 from forensics.errors import UnknownNameError
 from forensics.loaders.base import Format, LoadContext, LoadOptions
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
+from forensics.loaders import billing
 
 FORMATS: tuple[Format, ...] = (
     ZeekTsv(),
     ZeekJson(),
+    billing.FocusCsv(),
+    billing.FocusParquet(),
+    billing.AwsCurLegacy(),
+    billing.AwsCur2(),
+    billing.GcpBillingCsv(),
+    billing.GcpBillingJson(),
+    billing.AzureCostExport(),
+    billing.OciCostReport(),
 )
 
 SNIFF_THRESHOLD = 0.5

@@ -1,0 +1,124 @@
+"""Billing loader benchmark: a generated FOCUS 1.0 CSV of N rows (default 1,000,000) loaded
+into a case file. Prints rows/s and peak RSS.
+
+    python benchmarks/bench_billing.py [rows]
+
+Rows look like the FOCUS sample data: all 44 FOCUS 1.0 columns, quoted text, literal NULL
+tokens, 'YYYY-MM-DD HH:MM:SS' times, 11-decimal costs, some scientific notation, and a
+JSON Tags object on a third of the rows.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import forensics
+
+COLUMNS = ["AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName",
+           "BillingCurrency", "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory",
+           "ChargeClass", "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd",
+           "ChargePeriodStart", "CommitmentDiscountCategory", "CommitmentDiscountId",
+           "CommitmentDiscountName", "CommitmentDiscountStatus", "CommitmentDiscountType",
+           "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice",
+           "EffectiveCost", "InvoiceIssuerName", "ListCost", "ListUnitPrice",
+           "PricingCategory", "PricingQuantity", "PricingUnit", "ProviderName",
+           "PublisherName", "RegionId", "RegionName", "ResourceId", "ResourceName",
+           "ResourceType", "ServiceCategory", "Id", "ServiceName", "SkuId", "SkuPriceId",
+           "SubAccountId", "SubAccountName", "Tags"]
+
+
+def generate(path: Path, n: int) -> None:
+    i = pl.int_range(0, n, eager=True)
+    hour = (i % (24 * 30)).cast(pl.Int64)
+    start = pl.datetime(2024, 9, 1) + pl.duration(hours=hour)
+    services = ["Amazon Elastic Compute Cloud", "Amazon Simple Storage Service",
+                "Compute Engine", "Virtual Machines", "Amazon SageMaker", "Cloud Storage"]
+    frame = pl.DataFrame({"i": i}).select(
+        AvailabilityZone=pl.when(pl.col("i") % 3 == 0).then(pl.lit("us-east-1a"))
+        .otherwise(pl.lit("NULL")),
+        BilledCost=(pl.col("i") % 9973 * 0.00000080000 + 0.5).round(11).cast(pl.String),
+        BillingAccountId=pl.lit("1234567890123"),
+        BillingAccountName=pl.lit("SunBird"),
+        BillingCurrency=pl.lit("USD"),
+        BillingPeriodEnd=pl.lit("2024-10-01 00:00:00"),
+        BillingPeriodStart=pl.lit("2024-09-01 00:00:00"),
+        ChargeCategory=pl.when(pl.col("i") % 50 == 0).then(pl.lit("Tax"))
+        .otherwise(pl.lit("Usage")),
+        ChargeClass=pl.lit("NULL"),
+        ChargeDescription=pl.format("$0.{} per GPU hour for p4d.24xlarge in US East",
+                                    pl.col("i") % 997),
+        ChargeFrequency=pl.lit("Usage-Based"),
+        ChargePeriodEnd=(start.over(pl.lit(1)) + pl.duration(hours=1)).dt.strftime(
+            "%Y-%m-%d %H:%M:%S"),
+        ChargePeriodStart=start.dt.strftime("%Y-%m-%d %H:%M:%S"),
+        CommitmentDiscountCategory=pl.lit("NULL"),
+        CommitmentDiscountId=pl.lit("NULL"),
+        CommitmentDiscountName=pl.lit("NULL"),
+        CommitmentDiscountStatus=pl.lit("NULL"),
+        CommitmentDiscountType=pl.lit("NULL"),
+        ConsumedQuantity=(pl.col("i") % 101 / 7).round(15).cast(pl.String),
+        ConsumedUnit=pl.lit("Hours"),
+        ContractedCost=pl.lit("0.00000000000"),
+        ContractedUnitPrice=pl.lit("0.00000000000"),
+        EffectiveCost=pl.when(pl.col("i") % 7 == 0).then(pl.lit("5.256E-06"))
+        .otherwise(pl.lit("0.00500000000")),
+        InvoiceIssuerName=pl.lit("Amazon Web Services, Inc."),
+        ListCost=(pl.col("i") % 9973 * 0.00000080000 + 0.6).round(11).cast(pl.String),
+        ListUnitPrice=pl.lit("0.0000004"),
+        PricingCategory=pl.lit("Standard"),
+        PricingQuantity=(pl.col("i") % 101 / 7).round(11).cast(pl.String),
+        PricingUnit=pl.lit("Hours"),
+        ProviderName=pl.lit("AWS"),
+        PublisherName=pl.lit("Amazon Web Services, Inc."),
+        RegionId=pl.lit("us-east-1"),
+        RegionName=pl.lit("US East (N. Virginia)"),
+        ResourceId=pl.format("arn:aws:ec2:us-east-1:347410479675:instance/i-{}",
+                             pl.col("i") % 5000),
+        ResourceName=pl.lit("NULL"),
+        ResourceType=pl.lit("NULL"),
+        ServiceCategory=pl.lit("Compute"),
+        Id=pl.col("i").cast(pl.String),
+        ServiceName=pl.lit(services).list.get(pl.col("i") % len(services)),
+        SkuId=pl.lit("G95FST5FTYV3JSRX"),
+        SkuPriceId=pl.lit("G95FST5FTYV3JSRX.JRTCKXETXF.VXGXCWQKTY"),
+        SubAccountId=pl.format("5173892{}", pl.col("i") % 40),
+        SubAccountName=pl.format("Atlas {}", pl.col("i") % 40),
+        Tags=pl.when(pl.col("i") % 3 == 0).then(pl.format(
+            '{{"application": "App{}", "environment": "prod", "team": "rl"}}',
+            pl.col("i") % 50)).otherwise(pl.lit("NULL")),
+    )
+    frame.select(COLUMNS).write_csv(path, quote_style="non_numeric")
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "focus_bench.csv"
+        t0 = time.perf_counter()
+        generate(src, n)
+        print(f"generated {n:,} FOCUS rows ({os.path.getsize(src) / 1e6:.0f} MB) in "
+              f"{time.perf_counter() - t0:.1f} s")
+        case = forensics.open_case(Path(tmp) / "bench.duckdb")
+        t0 = time.perf_counter()
+        report = case.load(str(src))
+        elapsed = time.perf_counter() - t0
+        res = report.files[0]
+        assert res.status == "loaded", res.message
+        assert res.rows == n and res.rejects == 0, (res.rows, res.rejects)
+        case.close()
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"focus-csv: {n:,} rows in {elapsed:.2f} s = {n / elapsed:,.0f} rows/s; "
+          f"peak RSS {rss_mib:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

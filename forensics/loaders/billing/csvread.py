@@ -1,0 +1,315 @@
+"""Reading billing CSV exports as numbered records, fast when the file is clean.
+
+Billing exports are RFC 4180 CSV with a header line: quoted fields, doubled quotes, and
+now and then a quoted field holding a newline (descriptions, JSON tags). Every row must
+keep the physical line its record starts on, so the reader works a block of whole lines
+at a time (`iter_blocks`) and:
+
+- fast path: pyarrow's multi-threaded CSV parser takes the whole block as text columns.
+  When no row was ragged, a record's start line is the block's first line plus the lines
+  used by the records before it (1 + the newlines inside its quoted fields), so quoted
+  newlines cost one vectorised count, not a Python loop. A block whose quote count is odd
+  ends inside a quoted field and is joined to the next one before parsing.
+- careful path, only for a block the bulk parse found fault with (a ragged row, invalid
+  UTF-8, an unterminated quote, a row with no values): Python's `csv` module reads it
+  record by record, so each bad line becomes a reject with its number and reason and the
+  good records around it still load. A broken multi-line record rejects only its first
+  line; reading starts again on the next line, so one stray quote cannot swallow the file.
+
+Counting: a record spanning several physical lines gives one row, so `lines_read` counts
+CSV records (physical lines minus continuation lines); the loader says so in a note.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from forensics.loaders.base import LoadContext
+from forensics.loaders.reading import Block, iter_blocks
+
+LINE = "line_no"
+BOM = b"\xef\xbb\xbf"
+_MERGE_LIMIT = 256 << 20  # stop joining odd-quote blocks past this: a stray quote, not a field
+
+
+class UnusableFile(ValueError):
+    """The file cannot be read as a table at all (no header line)."""
+
+
+def parse_header(line: bytes) -> list[str]:
+    """Column names from the header line (BOM and CR removed, duplicates made unique)."""
+    text = line.removeprefix(BOM).rstrip(b"\r").decode("utf-8", errors="replace")
+    try:
+        names = next(csv.reader([text], strict=True))
+    except (csv.Error, StopIteration) as exc:
+        raise UnusableFile(f"header line is not valid CSV: {exc}") from None
+    out: list[str] = []
+    for name in names:
+        name = name.strip()
+        base, n = name, 2
+        while name in out or name == LINE:
+            name, n = f"{base}__{n}", n + 1
+        out.append(name)
+    return out
+
+
+def head_columns(head: bytes) -> list[str]:
+    """Header names from the first 64 KiB, for sniffing; [] when it is not CSV-like."""
+    end = head.find(b"\n")
+    first = head if end < 0 else head[:end]
+    if not first.strip() or b"," not in first:
+        return []
+    try:
+        return parse_header(first)
+    except UnusableFile:
+        return []
+
+
+@dataclass
+class Records:
+    """Good records of one block as text columns (+ line_no), and their raw lines."""
+
+    frame: pl.DataFrame
+    raw: Callable[[int], bytes]
+
+
+def read_records(ctx: LoadContext, null_tokens: tuple[str, ...] = ()) -> tuple[
+        list[str], Iterator[Records]]:
+    """The header and an iterator of record blocks; counts header, blank and bad lines.
+
+    Empty fields (and `null_tokens`, such as FOCUS's literal NULL) become nulls.
+    """
+    blocks = iter_blocks(ctx.path)
+    first = next(blocks, None)
+    if first is None:
+        return [], iter(())
+    ctx.lines_read += first.n_lines
+    cut = first.data.find(b"\n")
+    header_line = first.data if cut < 0 else first.data[:cut]
+    if first.damage is not None and cut < 0:
+        ctx.reject(1, f"{first.damage}; this line is the incomplete text before the damage",
+                   header_line)
+        return [], iter(())
+    header = parse_header(header_line)
+    ctx.header_lines += 1
+    rest = Block(first.data[cut + 1:], 2, first.n_lines - 1, first.damage) if cut >= 0 else None
+
+    def gen() -> Iterator[Records]:
+        continuation = 0
+        pending: Block | None = rest
+        stream = iter(blocks)
+        while pending is not None:
+            block = pending
+            pending = next(stream, None)
+            if pending is not None:
+                ctx.lines_read += pending.n_lines
+            # A block ending inside a quoted field is joined with the next one.
+            while (pending is not None and block.data.count(b'"') % 2
+                   and len(block.data) < _MERGE_LIMIT):
+                block = Block(block.data + b"\n" + pending.data, block.first_line,
+                              block.n_lines + pending.n_lines, pending.damage)
+                pending = next(stream, None)
+                if pending is not None:
+                    ctx.lines_read += pending.n_lines
+            block = _damaged_tail(ctx, block)
+            if block is None:
+                continue
+            recs, cont = _parse_block(ctx, header, block)
+            continuation += cont
+            if recs is not None and recs.frame.height:
+                yield Records(_nulls(recs.frame, header, null_tokens), recs.raw)
+        if continuation:
+            ctx.lines_read -= continuation
+            ctx.note(f"{continuation} continuation lines belong to records with quoted "
+                     "newlines; lines_read counts CSV records, line_no is the line each "
+                     "record starts on")
+
+    return header, gen()
+
+
+def _damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
+    if block.damage is None:
+        return block
+    cut = block.data.rfind(b"\n")
+    ctx.reject(block.first_line + block.n_lines - 1,
+               f"{block.damage}; this line is the incomplete text before the damage",
+               block.data[cut + 1:])
+    if cut < 0:
+        return None
+    return Block(block.data[:cut], block.first_line, block.n_lines - 1)
+
+
+def _nulls(frame: pl.DataFrame, header: list[str], tokens: tuple[str, ...]) -> pl.DataFrame:
+    bad = ["", *tokens]
+    return frame.with_columns(
+        pl.when(pl.col(c).is_in(bad)).then(None).otherwise(pl.col(c)).alias(c) for c in header
+    )
+
+
+def _lines(data: bytes) -> list[bytes]:
+    return data.split(b"\n")
+
+
+def _parse_block(ctx: LoadContext, header: list[str], block: Block) -> tuple[Records | None, int]:
+    """(records, continuation lines) for one block; fast path first."""
+    if block.n_lines == 1 and block.data.strip(b" \t\r") == b"":
+        ctx.blank_lines += 1
+        return None, 0
+    fast = _fast(ctx, header, block)
+    if fast is not None:
+        return fast
+    return _careful(ctx, header, block)
+
+
+def _fast(ctx: LoadContext, header: list[str], block: Block) -> tuple[Records, int] | None:
+    ragged: list[int] = []
+
+    def on_invalid(row: object) -> str:
+        ragged.append(1)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(block.data),
+            read_options=pacsv.ReadOptions(column_names=header, block_size=4 << 20),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True,
+                                             invalid_row_handler=on_invalid,
+                                             ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in header}, strings_can_be_null=False,
+                quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):
+        return None
+    if ragged:
+        return None
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    if frame.height == block.n_lines:
+        frame = frame.with_columns(
+            pl.int_range(block.first_line, block.first_line + frame.height,
+                         dtype=pl.Int64).alias(LINE))
+        cont = 0
+    else:
+        spans = pl.sum_horizontal(
+            pl.col(c).str.count_matches("\n", literal=True) for c in header) + 1
+        frame = frame.with_columns(spans.cast(pl.Int64).alias("__span"))
+        if int(frame["__span"].sum()) != block.n_lines:
+            return None
+        frame = frame.with_columns(
+            (pl.col("__span").cum_sum() - pl.col("__span") + block.first_line).alias(LINE))
+        cont = block.n_lines - frame.height
+        frame = frame.drop("__span")
+    lines: list[bytes] = []
+
+    def raw(line_no: int) -> bytes:
+        if not lines:
+            lines.extend(_lines(block.data))
+        return lines[line_no - block.first_line]
+
+    # Rows with no value at all: a blank line, or a record of empty fields.
+    empty = frame.select(pl.all_horizontal(pl.col(c) == "" for c in header)).to_series()
+    if empty.any():
+        for line_no in frame.filter(empty)[LINE].to_list():
+            text = raw(line_no)
+            if text.strip(b" \t\r") == b"":
+                ctx.blank_lines += 1
+            else:
+                ctx.reject(line_no, "record has no values (every field is empty)", text)
+        frame = frame.filter(~empty)
+    return Records(frame, raw), cont
+
+
+class _Feed:
+    """Lines for csv.reader from a start index, remembering how far the reader got."""
+
+    def __init__(self, lines: list[str], start: int) -> None:
+        self.lines = lines
+        self.pos = start
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.lines):
+            raise StopIteration
+        self.pos += 1
+        return self.lines[self.pos - 1]
+
+
+def _careful(ctx: LoadContext, header: list[str], block: Block) -> tuple[Records | None, int]:
+    raw_lines = _lines(block.data)
+    texts: list[str] = []
+    bad_utf8: set[int] = set()
+    for i, line in enumerate(raw_lines):
+        try:
+            texts.append(line.decode("utf-8") + "\n")
+        except UnicodeDecodeError:
+            bad_utf8.add(i)  # the text still takes its place so indices line up
+            texts.append(line.decode("utf-8", errors="replace") + "\n")
+    ncols = len(header)
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    cont = 0
+    first = block.first_line
+    restart: int | None = 0
+    while restart is not None and restart < len(texts):
+        feed = _Feed(texts, restart)
+        reader = csv.reader(feed, strict=True)
+        restart = None
+        while feed.pos < len(texts):
+            start = feed.pos
+            try:
+                rec = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                restart = _bad(ctx, first, raw_lines, start, feed.pos, f"not valid CSV: {exc}")
+                break
+            end = feed.pos
+            if end - start == 1 and raw_lines[start].strip(b" \t\r") == b"":
+                ctx.blank_lines += 1
+                continue
+            if any(j in bad_utf8 for j in range(start, end)):
+                reason = "not valid UTF-8"
+            elif len(rec) != ncols:
+                reason = f"record has {len(rec)} fields, the header has {ncols}"
+            elif all(v == "" for v in rec):
+                reason = "record has no values (every field is empty)"
+            else:
+                rows.append(rec)
+                numbers.append(first + start)
+                cont += end - start - 1
+                continue
+            if end - start == 1:
+                ctx.reject(first + start, reason, raw_lines[start])
+                continue
+            restart = _bad(ctx, first, raw_lines, start, end, reason)
+            break
+    frame = pl.DataFrame(rows, schema={c: pl.String for c in header}, orient="row")
+    frame = frame.with_columns(pl.Series(LINE, numbers, dtype=pl.Int64))
+
+    def raw(line_no: int) -> bytes:
+        return raw_lines[line_no - first]
+
+    return Records(frame, raw), cont
+
+
+def _bad(ctx: LoadContext, first: int, raw_lines: list[bytes], start: int, end: int,
+         reason: str) -> int:
+    """Reject the first line of a bad record; reading restarts on the line after it.
+
+    A record that ran over several lines may be a stray quote that swallowed good lines,
+    so only its first line is rejected and the lines after it are read again on their own.
+    """
+    if end - start > 1:
+        reason += (f" (the record starting here ran over {end - start} lines; the lines "
+                   "after it are read again on their own)")
+    ctx.reject(first + start, reason, raw_lines[start])
+    return start + 1
