@@ -9,9 +9,9 @@ format claims another family's files.
 from __future__ import annotations
 
 from forensics.errors import UnknownNameError
+from forensics.loaders import billing
 from forensics.loaders.base import Format, LoadContext, LoadOptions
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
-from forensics.loaders import billing
 
 FORMATS: tuple[Format, ...] = (
     ZeekTsv(),
