@@ -20,8 +20,6 @@ from typing import Any
 
 import polars as pl
 
-ENTRY = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
-
 
 def parse_literal(text: str) -> Any:
     """JSON, or a Python literal (single quotes, None/True/False); numbers as Decimal."""
@@ -81,18 +79,19 @@ def tag_entries(text: str) -> list[dict[str, str | None]]:
 def parse_texts(values: pl.Series) -> pl.DataFrame:
     """A frame (__text, __tags, __tag_error) with one row per distinct text."""
     texts: list[str] = []
-    entries: list[list[dict[str, str | None]] | None] = []
+    entries: list[str | None] = []
     errors: list[str | None] = []
     for text in values.drop_nulls().unique().to_list():
         texts.append(text)
         try:
-            entries.append(tag_entries(text))
+            entries.append(json.dumps({e["key"]: e["value"] for e in tag_entries(text)},
+                                      ensure_ascii=False))
             errors.append(None)
         except ValueError as exc:
             entries.append(None)
             errors.append(f"{text[:80]!r} is {exc}")
     frame = pl.DataFrame({"__text": pl.Series(texts, dtype=pl.String),
-                          "__tags": pl.Series(entries, dtype=ENTRY),
+                          "__tags": pl.Series(entries, dtype=pl.String),
                           "__tag_error": pl.Series(errors, dtype=pl.String)})
     return frame
 
