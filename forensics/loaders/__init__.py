@@ -11,10 +11,13 @@ from __future__ import annotations
 from forensics.errors import UnknownNameError
 from forensics.loaders.base import Format, LoadContext, LoadOptions
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
+from forensics.loaders.gpu import NvidiaSmiQueryApps, NvidiaSmiQueryGpu
 
 FORMATS: tuple[Format, ...] = (
     ZeekTsv(),
     ZeekJson(),
+    NvidiaSmiQueryGpu(),
+    NvidiaSmiQueryApps(),
 )
 
 SNIFF_THRESHOLD = 0.5

@@ -1,0 +1,9 @@
+"""GPU telemetry formats: nvidia-smi (CSV, dmon/pmon, XML), DCGM / Prometheus exporters.
+
+Every format fills `gpu_samples` (one row per GPU per sample) and/or `gpu_processes` (one row
+per process per sample); `common` holds the shared column mapping, markers, units and times.
+"""
+
+from forensics.loaders.gpu.smi_csv import NvidiaSmiQueryApps, NvidiaSmiQueryGpu
+
+__all__ = ["NvidiaSmiQueryApps", "NvidiaSmiQueryGpu"]
