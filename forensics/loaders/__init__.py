@@ -11,13 +11,16 @@ from __future__ import annotations
 from forensics.errors import UnknownNameError
 from forensics.loaders.base import Format, LoadContext, LoadOptions
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
-from forensics.loaders.gpu import NvidiaSmiQueryApps, NvidiaSmiQueryGpu
+from forensics.loaders.gpu import (NvidiaSmiDmon, NvidiaSmiPmon, NvidiaSmiQueryApps,
+                                   NvidiaSmiQueryGpu)
 
 FORMATS: tuple[Format, ...] = (
     ZeekTsv(),
     ZeekJson(),
     NvidiaSmiQueryGpu(),
     NvidiaSmiQueryApps(),
+    NvidiaSmiDmon(),
+    NvidiaSmiPmon(),
 )
 
 SNIFF_THRESHOLD = 0.5

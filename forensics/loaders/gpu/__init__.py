@@ -5,5 +5,6 @@ per process per sample); `common` holds the shared column mapping, markers, unit
 """
 
 from forensics.loaders.gpu.smi_csv import NvidiaSmiQueryApps, NvidiaSmiQueryGpu
+from forensics.loaders.gpu.smi_monitor import NvidiaSmiDmon, NvidiaSmiPmon
 
-__all__ = ["NvidiaSmiQueryApps", "NvidiaSmiQueryGpu"]
+__all__ = ["NvidiaSmiDmon", "NvidiaSmiPmon", "NvidiaSmiQueryApps", "NvidiaSmiQueryGpu"]
