@@ -12,7 +12,7 @@ from forensics.errors import UnknownNameError
 from forensics.loaders.base import Format, LoadContext, LoadOptions
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
 from forensics.loaders.gpu import (NvidiaSmiDmon, NvidiaSmiPmon, NvidiaSmiQueryApps,
-                                   NvidiaSmiQueryGpu)
+                                   NvidiaSmiQueryGpu, NvidiaSmiXml)
 
 FORMATS: tuple[Format, ...] = (
     ZeekTsv(),
@@ -21,6 +21,7 @@ FORMATS: tuple[Format, ...] = (
     NvidiaSmiQueryApps(),
     NvidiaSmiDmon(),
     NvidiaSmiPmon(),
+    NvidiaSmiXml(),
 )
 
 SNIFF_THRESHOLD = 0.5
