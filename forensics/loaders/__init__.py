@@ -12,7 +12,8 @@ from forensics.errors import UnknownNameError
 from forensics.loaders.base import Format, LoadContext, LoadOptions
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
 from forensics.loaders.gpu import (NvidiaSmiDmon, NvidiaSmiPmon, NvidiaSmiQueryApps,
-                                   NvidiaSmiQueryGpu, NvidiaSmiXml)
+                                   NvidiaSmiQueryGpu, NvidiaSmiXml, PrometheusRangeJson,
+                                   PrometheusText)
 
 FORMATS: tuple[Format, ...] = (
     ZeekTsv(),
@@ -22,6 +23,8 @@ FORMATS: tuple[Format, ...] = (
     NvidiaSmiDmon(),
     NvidiaSmiPmon(),
     NvidiaSmiXml(),
+    PrometheusText(),
+    PrometheusRangeJson(),
 )
 
 SNIFF_THRESHOLD = 0.5

@@ -21,8 +21,6 @@ from forensics.loaders.base import LoadContext
 from forensics.loaders.gpu import common as c
 from forensics.loaders.reading import iter_blocks, split_runs
 
-_SEP = "\x1f"
-
 # column name -> (target column, kind)
 DMON_FIELDS: dict[str, tuple[str, str]] = {
     "gpu": ("gpu_index", "int"),
@@ -153,7 +151,7 @@ class _MonitorBase:
         names = state.names
         assert names is not None
         n = len(names)
-        lines_col = _lines(data, first_line)
+        lines_col = c.lines_frame(data, first_line)
         tokens = pl.col("text").str.strip_chars(" \t").str.extract_all(r"\S+")
         frame = lines_col.with_columns(tokens.alias("tok"))
         frame = frame.with_columns(pl.col("tok").list.len().alias("ntok"))
@@ -233,25 +231,6 @@ class _MonitorBase:
 
     def store(self, ctx: LoadContext, state: _State, out: pl.DataFrame) -> None:
         raise NotImplementedError
-
-
-def _lines(data: bytes, first_line: int) -> pl.DataFrame:
-    """The run's lines as one text column, read by polars (no Python loop per line)."""
-    n = data.count(b"\n") + 1
-    if _SEP.encode() not in data:
-        try:
-            frame = pl.read_csv(data, has_header=False, separator=_SEP, quote_char=None,
-                                schema={"text": pl.String}, encoding="utf8-lossy",
-                                row_index_name=c.LINE, row_index_offset=first_line,
-                                raise_if_empty=False, missing_columns="insert")
-            if frame.height == n:
-                return frame.with_columns(pl.col(c.LINE).cast(pl.Int64),
-                                          pl.col("text").fill_null(""))
-        except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
-            pass
-    texts = [ln.decode("utf-8", errors="replace") for ln in data.split(b"\n")]
-    return pl.DataFrame({c.LINE: pl.int_range(first_line, first_line + n, eager=True)
-                         .cast(pl.Int64), "text": texts})
 
 
 class NvidiaSmiDmon(_MonitorBase):
