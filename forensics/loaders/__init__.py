@@ -11,9 +11,9 @@ from __future__ import annotations
 from forensics.errors import UnknownNameError
 from forensics.loaders.base import Format, LoadContext, LoadOptions
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
-from forensics.loaders.gpu import (NvidiaSmiDmon, NvidiaSmiPmon, NvidiaSmiQueryApps,
-                                   NvidiaSmiQueryGpu, NvidiaSmiXml, PrometheusRangeJson,
-                                   PrometheusText)
+from forensics.loaders.gpu import (NvidiaSmiCapture, NvidiaSmiDmon, NvidiaSmiPmon,
+                                   NvidiaSmiQueryApps, NvidiaSmiQueryGpu, NvidiaSmiXml,
+                                   PrometheusRangeJson, PrometheusText)
 
 FORMATS: tuple[Format, ...] = (
     ZeekTsv(),
@@ -25,6 +25,7 @@ FORMATS: tuple[Format, ...] = (
     NvidiaSmiXml(),
     PrometheusText(),
     PrometheusRangeJson(),
+    NvidiaSmiCapture(),
 )
 
 SNIFF_THRESHOLD = 0.5

@@ -6,8 +6,9 @@ per process per sample); `common` holds the shared column mapping, markers, unit
 
 from forensics.loaders.gpu.smi_csv import NvidiaSmiQueryApps, NvidiaSmiQueryGpu
 from forensics.loaders.gpu.smi_monitor import NvidiaSmiDmon, NvidiaSmiPmon
+from forensics.loaders.gpu.capture import NvidiaSmiCapture
 from forensics.loaders.gpu.prometheus import PrometheusRangeJson, PrometheusText
 from forensics.loaders.gpu.smi_xml import NvidiaSmiXml
 
-__all__ = ["NvidiaSmiDmon", "NvidiaSmiPmon", "NvidiaSmiQueryApps", "NvidiaSmiQueryGpu",
+__all__ = ["NvidiaSmiCapture", "NvidiaSmiDmon", "NvidiaSmiPmon", "NvidiaSmiQueryApps", "NvidiaSmiQueryGpu",
            "NvidiaSmiXml", "PrometheusRangeJson", "PrometheusText"]
