@@ -249,7 +249,8 @@ class _SmiCsvBase:
         assert header is not None
         n = len(header.names)
         cols = [f"c{i}" for i in range(n)]
-        frame = frame.with_columns(pl.col(cols).str.strip_chars(" \t"))
+        # nvidia-smi separates with ", ": the space is the separator's, not the value's
+        frame = frame.with_columns(pl.col(cols[1:]).str.strip_prefix(" "))
         # ragged lines: the last value missing or one too many (checked exactly below)
         suspect = frame.filter(pl.col(_X).is_not_null() | pl.col(cols[-1]).is_null()
                                | pl.all_horizontal(pl.col(cols).is_null()))
@@ -268,7 +269,7 @@ class _SmiCsvBase:
                     reasons[line_no] = (f"expected {n} comma-separated values for the header's "
                                         f"fields, found {found}")
         typed_exprs: list[pl.Expr] = [pl.col(c.LINE)]
-        fail_exprs: list[pl.Expr] = []
+        fail_exprs: list[tuple[pl.Expr, pl.Expr]] = []
         extra_cols: list[str] = []
         extra_keys: list[str] = []
         used: set[str] = set()
@@ -292,26 +293,36 @@ class _SmiCsvBase:
                 typed_exprs.append(conv.alias(column))
                 typed_exprs.append(naive.alias("__naive"))
                 bad = col.is_not_null() & ~c.is_marker(col) & conv.is_null()
-                fail_exprs.append(pl.when(bad).then(pl.format(
+                fail_exprs.append((bad, pl.format(
                     "field " + name + ": {} is not a time YYYY/MM/DD HH:MM:SS.mmm"
                     + ("" if ctx.options.tz == "UTC" else " that exists in " + ctx.options.tz),
                     _show(col))))
                 state.timed = True
             elif kind in ("num", "int"):
-                conv = c.number(col)
+                conv = c.number(col, unit)
                 if kind == "int":
                     conv = pl.when(conv == conv.round(0)).then(conv)
                     conv = conv.cast(pl.Int64, strict=False)
                 typed_exprs.append(conv.alias(column))
-                fail_exprs.append(pl.when(c.bad_number(col, conv)).then(pl.format(
+                fail_exprs.append((c.bad_number(col, conv), pl.format(
                     "field " + name + ": {} is not " + ("an integer" if kind == "int"
                                                         else "a number"), _show(col))))
             else:
                 typed_exprs.append(pl.when(c.is_marker(col)).then(None).otherwise(col)
                                    .alias(column))
         c.count_markers(frame, cols, state.markers)
-        reason = pl.coalesce(fail_exprs) if fail_exprs else pl.lit(None, dtype=pl.String)
-        typed = frame.select(*typed_exprs, reason.alias("__reason"))
+        # a cheap boolean first; the reason text only for the (rare) rows that fail
+        any_bad = (pl.any_horizontal([b for b, _ in fail_exprs]) if fail_exprs
+                   else pl.lit(False))
+        typed = frame.select(*typed_exprs, any_bad.alias("__bad"))
+        typed = typed.with_columns(pl.lit(None, dtype=pl.String).alias("__reason"))
+        if fail_exprs and typed["__bad"].any():
+            why = frame.filter(typed["__bad"]).select(
+                c.LINE, pl.coalesce([pl.when(b).then(m) for b, m in fail_exprs]).alias("w"))
+            typed = typed.with_columns(
+                pl.col(c.LINE).replace_strict(dict(why.iter_rows()), default=None,
+                                              return_dtype=pl.String).alias("__reason"))
+        typed = typed.drop("__bad")
         extra = (c.extra_expr(extra_cols, extra_keys) if extra_cols
                  else pl.lit(None, dtype=c.ENTRY_LIST))
         typed = typed.with_columns(extra.alias("extra")).drop(extra_cols)
