@@ -62,6 +62,7 @@ class NvidiaSmiCapture:
         return 0.0
 
     def load(self, ctx: LoadContext) -> None:
+        c.settle(ctx)
         c.check_tz(ctx.options.tz)
         parts = []
         damage = None

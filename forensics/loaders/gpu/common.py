@@ -206,7 +206,7 @@ def finish(frame: pl.DataFrame, columns: dict[str, pl.DataType]) -> pl.DataFrame
     return frame.select(exprs)
 
 
-def _settle(ctx: LoadContext) -> None:
+def settle(ctx: LoadContext) -> None:
     """Finish any result the caller left open on the connection.
 
     `ingest` reads the next evidence id with `fetchone()`, which leaves DuckDB 2.0's result
@@ -218,13 +218,13 @@ def _settle(ctx: LoadContext) -> None:
 
 def insert_samples(ctx: LoadContext, frame: pl.DataFrame) -> None:
     if frame.height:
-        _settle(ctx)
+        settle(ctx)
         ctx.insert("gpu_samples", finish(frame, SAMPLE_COLUMNS))
 
 
 def insert_processes(ctx: LoadContext, frame: pl.DataFrame) -> None:
     if frame.height:
-        _settle(ctx)
+        settle(ctx)
         ctx.insert("gpu_processes", finish(frame, PROCESS_COLUMNS))
 
 

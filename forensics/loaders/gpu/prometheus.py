@@ -88,6 +88,7 @@ class PrometheusText:
         return 0.7 if hits >= 2 else 0.0
 
     def load(self, ctx: LoadContext) -> None:
+        c.settle(ctx)
         c.check_tz(ctx.options.tz)
         stats = pp.PivotStats()
         registry: dict[str, pp.Series] = {}
@@ -209,6 +210,7 @@ class PrometheusRangeJson:
         return 0.0
 
     def load(self, ctx: LoadContext) -> None:
+        c.settle(ctx)
         parts, damage = [], None
         for block in iter_blocks(ctx.path):
             parts.append(block.data)

@@ -154,6 +154,7 @@ class _SmiCsvBase:
         return score if kind == self.kind else 0.0
 
     def load(self, ctx: LoadContext) -> None:
+        c.settle(ctx)
         c.check_tz(ctx.options.tz)
         state = _State()
         for block in iter_blocks(ctx.path):

@@ -93,6 +93,7 @@ class _MonitorBase:
         return 0.95 if sniff_monitor(head) == self.kind else 0.0
 
     def load(self, ctx: LoadContext) -> None:
+        c.settle(ctx)
         state = _State()
         for block in iter_blocks(ctx.path):
             ctx.lines_read += block.n_lines

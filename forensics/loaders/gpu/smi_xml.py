@@ -109,7 +109,17 @@ def _num(text: str | None) -> tuple[float | None, bool]:
     m = _NUM.match(text)
     if m:
         return float(m.group(1)), True
-    return None, not any(ch.isdigit() for ch in text)
+    return None, _is_marker(text)
+
+
+_MARKERS = {"N/A", "Not Supported", "Unknown Error", "Insufficient Permissions", "None",
+            "Not Available", "Requested functionality has been deprecated"}
+
+
+def _is_marker(text: str) -> bool:
+    """nvidia-smi's "no value" words (in XML without the CSV's brackets)."""
+    t = " ".join(text.split())
+    return t in _MARKERS or (t.startswith("[") and t.endswith("]"))
 
 
 def _flatten(node: Node, prefix: str, out: dict[str, str], markers: Counter[str]) -> None:
@@ -121,10 +131,9 @@ def _flatten(node: Node, prefix: str, out: dict[str, str], markers: Counter[str]
             _flatten(ch, key + "/", out, markers)
             continue
         text = " ".join(ch.text.split())
-        if not text or text == "None":
+        if not text:
             continue
-        if _num(text)[0] is None and not any(d.isdigit() for d in text) and (
-                text in ("N/A", "Not Supported", "Unknown Error", "Insufficient Permissions")):
+        if _is_marker(text):
             markers[text] += 1
             continue
         k, n = key, 2
@@ -170,6 +179,7 @@ class NvidiaSmiXml:
         return 0.0
 
     def load(self, ctx: LoadContext) -> None:
+        c.settle(ctx)
         c.check_tz(ctx.options.tz)
         parts = []
         damage = None
