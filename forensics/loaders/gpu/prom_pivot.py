@@ -215,8 +215,18 @@ def _pivot(df: pl.DataFrame, metrics: dict[str, tuple[str, float]], targets: lis
         pl.when(factor == 1.0).then(pl.col("value"))
         .otherwise((pl.col("value") * factor).round(6)))
     df = df.with_columns(target.alias("__target"), scaled.alias("__scaled"))
+    # a metric repeated for the same GPU and time starts a new row (scrapes concatenated
+    # without times); the window that numbers repeats is costly, so only when there are any
+    codes = {k: i for i, k in enumerate(df["key"].unique().to_list())}
+    mcodes = {k: i for i, k in enumerate(df["metric"].unique().to_list())}
     df = df.with_columns(
-        pl.int_range(pl.len()).over(["ts", "key", "metric"]).alias("__occ"))
+        pl.col("key").replace_strict(codes, return_dtype=pl.Int32).alias("__kid"),
+        pl.col("metric").replace_strict(mcodes, return_dtype=pl.Int32).alias("__mid"))
+    if df.select(pl.struct("ts", "__kid", "__mid").is_duplicated().any()).item():
+        df = df.with_columns(
+            pl.int_range(pl.len()).over(["ts", "__kid", "__mid"]).alias("__occ"))
+    else:
+        df = df.with_columns(pl.lit(0).alias("__occ"))
     repeats = int(df.select((pl.col("__occ") > 0).sum()).item() or 0)
     if repeats:
         stats.repeats += repeats
@@ -226,7 +236,7 @@ def _pivot(df: pl.DataFrame, metrics: dict[str, tuple[str, float]], targets: lis
     for t in targets:
         aggs.append(pl.col("__scaled").filter(pl.col("__target") == t).first().alias(t))
     aggs.append(entry.filter(pl.col("__target").is_null()).alias("__mextra"))
-    out = df.group_by(["ts", "key", "__occ"], maintain_order=True).agg(aggs)
+    out = df.group_by(["ts", "__kid", "__occ"], maintain_order=True).agg(aggs)
     # attributes of the GPU from all the series that went into the row, merged in Python
     # once per distinct set of series (a handful per GPU, not per row)
     attrs = {sid: row for sid, *row in df.select(
@@ -250,13 +260,23 @@ def _pivot(df: pl.DataFrame, metrics: dict[str, tuple[str, float]], targets: lis
         "process_name": pl.String, "lab_extra": c.ENTRY_LIST})
     out = out.with_columns(pl.col("__sids").list.join("\x1e").alias("__combo")).join(
         attr_frame, on="__combo", how="left", maintain_order="left")
-    occ_entry = pl.when(pl.col("__occ") > 0).then(pl.concat_list(pl.struct(
-        pl.lit("scrape_repeat").alias("key"), pl.col("__occ").cast(pl.String).alias("value"))))
-    out = out.with_columns(pl.concat_list(
-        pl.col("lab_extra").fill_null(pl.lit([], dtype=c.ENTRY_LIST)),
-        pl.col("__mextra"),
-        occ_entry.fill_null(pl.lit([], dtype=c.ENTRY_LIST)),
-    ).alias("extra"))
+    parts = [pl.col("lab_extra").fill_null(pl.lit([], dtype=c.ENTRY_LIST)), pl.col("__mextra")]
+    if repeats:
+        parts.append(pl.when(pl.col("__occ") > 0).then(pl.concat_list(pl.struct(
+            pl.lit("scrape_repeat").alias("key"),
+            pl.col("__occ").cast(pl.String).alias("value")))).fill_null(
+            pl.lit([], dtype=c.ENTRY_LIST)))
+    # concat_list of struct lists is slow in polars: only rows that need it pay for it
+    out = out.with_columns(parts[0].alias("lab_extra"))
+    needs = (pl.col("__mextra").list.len() > 0) | (pl.col("__occ") > 0)
+    out = out.with_columns(needs.alias("__needs"))
+    plain = out.filter(~pl.col("__needs")).with_columns(pl.col("lab_extra").alias("extra"))
+    mixed = out.filter(pl.col("__needs"))
+    if mixed.height:
+        mixed = mixed.with_columns(pl.concat_list(parts).alias("extra"))
+        out = pl.concat([plain, mixed], how="vertical")
+    else:
+        out = plain
     return _dedupe_extra(out.sort(c.LINE))
 
 
