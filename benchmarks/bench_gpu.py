@@ -81,9 +81,9 @@ def make_range_json(path: Path, n: int) -> None:
 def run(label: str, path: Path, samples: int) -> None:
     case_path = path.parent / f"{label}.duckdb"
     with forensics.open_case(case_path) as case:
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         report = case.load(str(path))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
         f = report.files[0]
         if f.status != "loaded":
             raise SystemExit(f"{label}: {f.status} {f.message}\n{f.detail}")
@@ -92,7 +92,7 @@ def run(label: str, path: Path, samples: int) -> None:
     print(f"{label:28s} {f.format:24s} {size:7.1f} MB  {samples:>9,d} samples  "
           f"{f.rows:>9,d} rows  {f.rejects} rejects  {elapsed:6.2f} s  "
           f"{samples / elapsed:>10,.0f} samples/s  {f.rows / elapsed:>10,.0f} rows/s  "
-          f"peak RSS {rss:,.0f} MiB")
+          f"cpu {cpu:5.2f} s  load avg {os.getloadavg()[0]:.1f}  peak RSS {rss:,.0f} MiB")
 
 
 def main() -> None:
