@@ -12,6 +12,9 @@ from forensics.errors import UnknownNameError
 from forensics.loaders import billing
 from forensics.loaders.base import Format, LoadContext, LoadOptions
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
+from forensics.loaders.gpu import (NvidiaSmiCapture, NvidiaSmiDmon, NvidiaSmiPmon,
+                                   NvidiaSmiQueryApps, NvidiaSmiQueryGpu, NvidiaSmiXml,
+                                   PrometheusRangeJson, PrometheusText)
 
 FORMATS: tuple[Format, ...] = (
     ZeekTsv(),
@@ -24,6 +27,14 @@ FORMATS: tuple[Format, ...] = (
     billing.GcpBillingJson(),
     billing.AzureCostExport(),
     billing.OciCostReport(),
+    NvidiaSmiQueryGpu(),
+    NvidiaSmiQueryApps(),
+    NvidiaSmiDmon(),
+    NvidiaSmiPmon(),
+    NvidiaSmiXml(),
+    PrometheusText(),
+    PrometheusRangeJson(),
+    NvidiaSmiCapture(),
 )
 
 SNIFF_THRESHOLD = 0.5

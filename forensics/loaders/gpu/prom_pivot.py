@@ -1,0 +1,318 @@
+"""Prometheus samples (one value per metric per series) pivoted into GPU rows.
+
+DCGM exporter, nvidia_gpu_exporter and friends publish one time series per metric per GPU;
+an analyst wants one row per GPU per instant. Samples are grouped by (time, host, GPU
+identity) and each known metric fills its column, converted to the table's unit (bytes to
+MiB, Hz to MHz, ratio to percent). Metrics without a column keep their raw text in `extra`
+under the metric name; the series' other labels (modelName, driver version, pod, ...) too.
+
+A series that names no GPU (no gpu/UUID/uuid/device/index label) cannot be attributed: if
+its metric is one we would map, each sample is rejected saying so; otherwise it is the
+exporter talking about itself (`nvidia_smi_command_exit_code`, `up`) and is counted with the
+header lines and named in a note.
+
+Counting: one output row comes from many input samples, so `lines_read` counts records: each
+output row, each rejected sample, each comment/blank/self-metric unit. `line_no` is the
+first input unit (text line, or (series, value) pair for JSON) that went into the row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from forensics.loaders.base import LoadContext
+from forensics.loaders.gpu import common as c
+
+MIB = 1.0 / 1048576.0
+
+# metric -> (column, factor)
+SAMPLE_METRICS: dict[str, tuple[str, float]] = {
+    "DCGM_FI_DEV_GPU_UTIL": ("utilization_gpu_pct", 1.0),
+    "DCGM_FI_DEV_MEM_COPY_UTIL": ("utilization_mem_pct", 1.0),
+    "DCGM_FI_DEV_FB_USED": ("memory_used_mib", 1.0),
+    "DCGM_FI_DEV_FB_TOTAL": ("memory_total_mib", 1.0),
+    "DCGM_FI_DEV_POWER_USAGE": ("power_w", 1.0),
+    "DCGM_FI_DEV_GPU_TEMP": ("temperature_c", 1.0),
+    "DCGM_FI_DEV_SM_CLOCK": ("sm_clock_mhz", 1.0),
+    "DCGM_FI_DEV_MEM_CLOCK": ("mem_clock_mhz", 1.0),
+    "nvidia_smi_utilization_gpu_ratio": ("utilization_gpu_pct", 100.0),
+    "nvidia_smi_utilization_memory_ratio": ("utilization_mem_pct", 100.0),
+    "nvidia_smi_memory_used_bytes": ("memory_used_mib", MIB),
+    "nvidia_smi_memory_total_bytes": ("memory_total_mib", MIB),
+    "nvidia_smi_power_draw_watts": ("power_w", 1.0),
+    "nvidia_smi_temperature_gpu": ("temperature_c", 1.0),
+    "nvidia_smi_clocks_current_sm_clock_hz": ("sm_clock_mhz", 1e-6),
+    "nvidia_smi_clocks_current_memory_clock_hz": ("mem_clock_mhz", 1e-6),
+    # mindprince/nvidia_gpu_prometheus_exporter
+    "nvidia_gpu_duty_cycle": ("utilization_gpu_pct", 1.0),
+    "nvidia_gpu_memory_used_bytes": ("memory_used_mib", MIB),
+    "nvidia_gpu_memory_total_bytes": ("memory_total_mib", MIB),
+    "nvidia_gpu_power_usage_milliwatts": ("power_w", 1e-3),
+    "nvidia_gpu_temperature_celsius": ("temperature_c", 1.0),
+}
+PROCESS_METRICS: dict[str, tuple[str, float]] = {
+    "nvidia_smi_compute_app_used_memory_bytes": ("used_memory_mib", MIB),
+}
+SAMPLE_TARGETS = sorted({t for t, _ in SAMPLE_METRICS.values()})
+PROCESS_TARGETS = sorted({t for t, _ in PROCESS_METRICS.values()})
+
+_HOST_LABELS = ("Hostname", "hostname", "host", "node", "kubernetes_node", "instance")
+_UUID_LABELS = ("UUID", "uuid", "gpu_uuid")
+_INDEX_LABELS = ("gpu", "index", "gpu_index", "minor_number")
+_NAME_LABELS = ("modelName", "name", "model_name", "gpu_name")
+_BARE_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                        r"[0-9a-fA-F]{12}$")
+_PORT = re.compile(r"^(.*?)(?::\d+)?$")
+
+
+@dataclass
+class Series:
+    """What a series' labels say about where its samples belong."""
+
+    kind: str  # gpu, proc or none
+    key: str
+    host: str | None
+    uuid: str | None
+    index: int | None
+    name: str | None
+    mig: str | None
+    pid: int | None
+    process_name: str | None
+    extra: list[dict[str, str]]
+
+
+@dataclass
+class PivotStats:
+    self_metrics: Counter[str] = field(default_factory=Counter)
+    nan: int = 0
+    bare_uuid: bool = False
+    instance_host: bool = False
+    repeats: int = 0
+
+
+def describe(labels: dict[str, str], default_host: str | None, stats: PivotStats) -> Series:
+    """Identity and context of one series from its labels."""
+    host = None
+    for lab in _HOST_LABELS:
+        if labels.get(lab):
+            host = labels[lab]
+            if lab == "instance":
+                host = _PORT.match(host).group(1)  # type: ignore[union-attr]
+                stats.instance_host = True
+            break
+    host = host or default_host
+    uuid = next((labels[k] for k in _UUID_LABELS if labels.get(k)), None)
+    if uuid and _BARE_UUID.match(uuid):
+        uuid = "GPU-" + uuid  # nvidia_gpu_exporter strips nvidia-smi's "GPU-" prefix
+        stats.bare_uuid = True
+    index = None
+    for lab in _INDEX_LABELS:
+        v = labels.get(lab)
+        if v is not None and v.isdigit():
+            index = int(v)
+            break
+    name = next((labels[k] for k in _NAME_LABELS if labels.get(k)), None)
+    gi = labels.get("GPU_I_ID") or labels.get("gpu_instance_id")
+    ci = labels.get("compute_instance_id")
+    mig = c.mig_label(gi, ci)
+    if mig is None and uuid and uuid.startswith("MIG-"):
+        mig = uuid
+    device = labels.get("device")
+    pid_text = labels.get("pid")
+    pid = int(pid_text) if pid_text and pid_text.isdigit() else None
+    pname = labels.get("process_name")
+    used = {"__name__", *_UUID_LABELS, *_NAME_LABELS, "pid", "process_name"}
+    if index is not None:
+        used.add(next(lab for lab in _INDEX_LABELS if labels.get(lab) == str(index)))
+    if host is not None and labels.get("Hostname") == host:
+        used.add("Hostname")
+    extra = [{"key": k, "value": v} for k, v in labels.items() if k not in used and v != ""]
+    has_gpu = uuid is not None or index is not None or device is not None
+    kind = "none"
+    if has_gpu:
+        kind = "proc" if pid is not None else "gpu"
+    # the GPU is its uuid when the series has one (nvidia_gpu_exporter puts index and name
+    # only on nvidia_smi_gpu_info); otherwise index/device on the host
+    ident = (uuid,) if uuid else (index, device)
+    key = "\x1f".join(str(x) for x in (host, *ident, mig, pid, pname))
+    return Series(kind, key, host, uuid, index, name, mig, pid, pname, extra)
+
+
+def series_frame(series: dict[str, Series]) -> pl.DataFrame:
+    rows = [(sid, s.kind, s.key, s.host, s.uuid, s.index, s.name, s.mig, s.pid,
+             s.process_name, s.extra) for sid, s in series.items()]
+    return pl.DataFrame(rows, orient="row", schema={
+        "sid": pl.String, "kind": pl.String, "key": pl.String, "host": pl.String,
+        "gpu_uuid": pl.String, "gpu_index": pl.Int32, "gpu_name": pl.String,
+        "mig_instance": pl.String, "pid": pl.Int64, "process_name": pl.String,
+        "lab_extra": c.ENTRY_LIST})
+
+
+def pivot_store(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
+                raw_of: Callable[[pl.DataFrame], list[str]], stats: PivotStats) -> int:
+    """Reject, count and pivot `frame` (unit, ts, sid, metric, vtext); returns rows written.
+
+    `frame` must be in input order. `raw_of` gives the raw text of the units in a frame, for
+    rejects only.
+    """
+    if frame.height == 0:
+        return 0
+    df = frame.join(series, on="sid", how="left", maintain_order="left")
+    value = pl.col("vtext").str.replace(r"^\+", "").cast(pl.Float64, strict=False)
+    df = df.with_columns(value.alias("value"))
+    mapped = SAMPLE_METRICS | PROCESS_METRICS
+    is_mapped = pl.col("metric").is_in(list(mapped))
+    reason = (
+        pl.when(pl.col("ts").is_null()).then(pl.lit("no usable sample time"))
+        .when(pl.col("value").is_null()).then(
+            pl.format("value '{}' of {} is not a number", pl.col("vtext").str.slice(0, 80),
+                      pl.col("metric")))
+        .when((pl.col("kind") == "none") & is_mapped).then(pl.format(
+            "{} sample has no gpu, UUID, uuid, device or index label: cannot tell which GPU "
+            "it belongs to", pl.col("metric")))
+    )
+    df = df.with_columns(reason.alias("__reason"))
+    bad = df.filter(pl.col("__reason").is_not_null())
+    if bad.height:
+        for (unit, why), raw in zip(bad.select("unit", "__reason").iter_rows(), raw_of(bad),
+                                    strict=True):
+            ctx.reject(unit, why, raw)
+        df = df.filter(pl.col("__reason").is_null())
+    selfm = df.filter(pl.col("kind") == "none")
+    if selfm.height:
+        ctx.header_lines += selfm.height
+        for name, n in selfm["metric"].value_counts().iter_rows():
+            stats.self_metrics[name] += n
+        df = df.filter(pl.col("kind") != "none")
+    stats.nan += int(df.select(pl.col("value").is_nan().sum()).item() or 0)
+    written = 0
+    for kind, metrics, targets in (("gpu", SAMPLE_METRICS, SAMPLE_TARGETS),
+                                   ("proc", PROCESS_METRICS, PROCESS_TARGETS)):
+        part = df.filter(pl.col("kind") == kind)
+        if part.height == 0:
+            continue
+        out = _pivot(part, metrics, targets, stats)
+        if kind == "gpu":
+            c.insert_samples(ctx, out)
+        else:
+            c.insert_processes(ctx, out)
+        written += out.height
+    return written
+
+
+def _pivot(df: pl.DataFrame, metrics: dict[str, tuple[str, float]], targets: list[str],
+           stats: PivotStats) -> pl.DataFrame:
+    target = pl.col("metric").replace_strict({m: t for m, (t, _) in metrics.items()},
+                                             default=None, return_dtype=pl.String)
+    factor = pl.col("metric").replace_strict({m: f for m, (_, f) in metrics.items()},
+                                             default=None, return_dtype=pl.Float64)
+    scaled = pl.when(pl.col("value").is_nan()).then(None).otherwise(
+        pl.when(factor == 1.0).then(pl.col("value"))
+        .otherwise((pl.col("value") * factor).round(6)))
+    df = df.with_columns(target.alias("__target"), scaled.alias("__scaled"))
+    # a metric repeated for the same GPU and time starts a new row (scrapes concatenated
+    # without times); the window that numbers repeats is costly, so only when there are any
+    codes = {k: i for i, k in enumerate(df["key"].unique().to_list())}
+    mcodes = {k: i for i, k in enumerate(df["metric"].unique().to_list())}
+    df = df.with_columns(
+        pl.col("key").replace_strict(codes, return_dtype=pl.Int32).alias("__kid"),
+        pl.col("metric").replace_strict(mcodes, return_dtype=pl.Int32).alias("__mid"))
+    if df.select(pl.struct("ts", "__kid", "__mid").is_duplicated().any()).item():
+        df = df.with_columns(
+            pl.int_range(pl.len()).over(["ts", "__kid", "__mid"]).alias("__occ"))
+    else:
+        df = df.with_columns(pl.lit(0).alias("__occ"))
+    repeats = int(df.select((pl.col("__occ") > 0).sum()).item() or 0)
+    if repeats:
+        stats.repeats += repeats
+    entry = pl.struct(pl.col("metric").alias("key"), pl.col("vtext").alias("value"))
+    aggs = [pl.col("unit").min().alias(c.LINE),
+            pl.col("sid").unique(maintain_order=True).alias("__sids")]
+    for t in targets:
+        aggs.append(pl.col("__scaled").filter(pl.col("__target") == t).first().alias(t))
+    aggs.append(entry.filter(pl.col("__target").is_null()).alias("__mextra"))
+    out = df.group_by(["ts", "__kid", "__occ"], maintain_order=True).agg(aggs)
+    # attributes of the GPU from all the series that went into the row, merged in Python
+    # once per distinct set of series (a handful per GPU, not per row)
+    attrs = {sid: row for sid, *row in df.select(
+        "sid", "host", "gpu_uuid", "gpu_index", "gpu_name", "mig_instance", "pid",
+        "process_name", "lab_extra").unique("sid", keep="first").iter_rows()}
+    combos = out.select(pl.col("__sids").list.join("\x1e").alias("__combo"), "__sids") \
+        .unique("__combo")
+    merged = []
+    for combo, sids in combos.iter_rows():
+        vals: list = [None] * 7
+        extra: dict[str, str] = {}
+        for sid in sids:
+            row = attrs[sid]
+            vals = [v if v is not None else row[i] for i, v in enumerate(vals)]
+            for e in row[7] or []:
+                extra.setdefault(e["key"], e["value"])
+        merged.append((combo, *vals, [{"key": k, "value": v} for k, v in extra.items()]))
+    attr_frame = pl.DataFrame(merged, orient="row", schema={
+        "__combo": pl.String, "host": pl.String, "gpu_uuid": pl.String, "gpu_index": pl.Int32,
+        "gpu_name": pl.String, "mig_instance": pl.String, "pid": pl.Int64,
+        "process_name": pl.String, "lab_extra": c.ENTRY_LIST})
+    out = out.with_columns(pl.col("__sids").list.join("\x1e").alias("__combo")).join(
+        attr_frame, on="__combo", how="left", maintain_order="left")
+    parts = [pl.col("lab_extra").fill_null(pl.lit([], dtype=c.ENTRY_LIST)), pl.col("__mextra")]
+    if repeats:
+        parts.append(pl.when(pl.col("__occ") > 0).then(pl.concat_list(pl.struct(
+            pl.lit("scrape_repeat").alias("key"),
+            pl.col("__occ").cast(pl.String).alias("value")))).fill_null(
+            pl.lit([], dtype=c.ENTRY_LIST)))
+    # concat_list of struct lists is slow in polars: only rows that need it pay for it
+    out = out.with_columns(parts[0].alias("lab_extra"))
+    needs = (pl.col("__mextra").list.len() > 0) | (pl.col("__occ") > 0)
+    out = out.with_columns(needs.alias("__needs"))
+    plain = out.filter(~pl.col("__needs")).with_columns(pl.col("lab_extra").alias("extra"))
+    mixed = out.filter(pl.col("__needs"))
+    if mixed.height:
+        mixed = mixed.with_columns(pl.concat_list(parts).alias("extra"))
+        out = pl.concat([plain, mixed], how="vertical")
+    else:
+        out = plain
+    return _dedupe_extra(out.sort(c.LINE))
+
+
+def _dedupe_extra(out: pl.DataFrame) -> pl.DataFrame:
+    """DuckDB MAPs refuse duplicate keys: keep the first value of a key (labels come first)."""
+    keys = pl.col("extra").list.eval(pl.element().struct.field("key"))
+    dup = out.select((keys.list.len() != keys.list.unique().list.len()).alias("d"))["d"]
+    if not dup.any():
+        return out
+    idx = dup.arg_true()
+    fixed = []
+    for entries in out["extra"].gather(idx).to_list():
+        seen: dict[str, str] = {}
+        for e in entries:
+            seen.setdefault(e["key"], e["value"])
+        fixed.append([{"key": k, "value": v} for k, v in seen.items()])
+    return out.with_columns(out["extra"].scatter(idx, pl.Series(fixed, dtype=c.ENTRY_LIST)))
+
+
+def note_stats(ctx: LoadContext, stats: PivotStats, what: str) -> None:
+    if stats.self_metrics:
+        names = ", ".join(f"{k} x{v}" for k, v in sorted(stats.self_metrics.items()))
+        ctx.note(f"samples with no GPU label, about the exporter itself, counted as header "
+                 f"units and not stored: {names}")
+    if stats.nan:
+        ctx.note(f"{stats.nan} samples are NaN (no value): NULL in their column")
+    if stats.bare_uuid:
+        ctx.note("uuid labels without nvidia-smi's 'GPU-' prefix (nvidia_gpu_exporter strips "
+                 "it) were given it back, so they join with nvidia-smi's gpu_uuid")
+    if stats.instance_host:
+        ctx.note("host taken from the Prometheus 'instance' label (port removed) where no "
+                 "Hostname label was present")
+    if stats.repeats:
+        ctx.note(f"{stats.repeats} samples repeat a metric for the same GPU and time (scrapes "
+                 "concatenated without timestamps): each repeat starts a new row, numbered in "
+                 "extra['scrape_repeat']")
+    ctx.note(f"{what}: samples are pivoted into one row per (time, host, GPU); lines_read counts "
+             "records (output rows, rejected samples, comment/blank/self-metric units), and "
+             "line_no is the first input unit of the row")
