@@ -13,8 +13,7 @@ import forensics
 from forensics.ingest import load_files
 from forensics.loaders import LoadOptions, sniff
 from forensics.loaders.reading import read_head
-
-from conftest import CORPUS, corpus_dir, corpus_file, manifest_rows
+from tests.conftest import CORPUS, corpus_dir, corpus_file, manifest_rows
 
 GPU_FORMATS = {"nvidia-smi-query-gpu", "nvidia-smi-query-apps", "nvidia-smi-dmon",
                "nvidia-smi-pmon", "nvidia-smi-xml", "prometheus-gpu-text",
@@ -61,11 +60,11 @@ def assert_counts(case, eid):
 
 
 def one(case, table, eid, line_no):
-    rows = case.sql(f"SELECT * EXCLUDE (extra), map_keys(extra) AS k, map_values(extra) AS v "
-                    f"FROM {table} WHERE evidence_id = ? AND line_no = ?", [eid, line_no])
+    rows = case.sql(f"SELECT * FROM {table} WHERE evidence_id = ? AND line_no = ?",
+                    [eid, line_no])
     assert rows.height == 1, rows
     row = rows.row(0, named=True)
-    row["extra"] = dict(zip(row.pop("k") or [], row.pop("v") or [], strict=True))
+    row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
     return row
 
 

@@ -11,10 +11,17 @@ from __future__ import annotations
 from forensics.errors import UnknownNameError
 from forensics.loaders import billing
 from forensics.loaders.base import Format, LoadContext, LoadOptions
+from forensics.loaders.gpu import (
+    NvidiaSmiCapture,
+    NvidiaSmiDmon,
+    NvidiaSmiPmon,
+    NvidiaSmiQueryApps,
+    NvidiaSmiQueryGpu,
+    NvidiaSmiXml,
+    PrometheusRangeJson,
+    PrometheusText,
+)
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
-from forensics.loaders.gpu import (NvidiaSmiCapture, NvidiaSmiDmon, NvidiaSmiPmon,
-                                   NvidiaSmiQueryApps, NvidiaSmiQueryGpu, NvidiaSmiXml,
-                                   PrometheusRangeJson, PrometheusText)
 
 FORMATS: tuple[Format, ...] = (
     ZeekTsv(),

@@ -4,11 +4,11 @@ Every format fills `gpu_samples` (one row per GPU per sample) and/or `gpu_proces
 per process per sample); `common` holds the shared column mapping, markers, units and times.
 """
 
-from forensics.loaders.gpu.smi_csv import NvidiaSmiQueryApps, NvidiaSmiQueryGpu
-from forensics.loaders.gpu.smi_monitor import NvidiaSmiDmon, NvidiaSmiPmon
 from forensics.loaders.gpu.capture import NvidiaSmiCapture
 from forensics.loaders.gpu.prometheus import PrometheusRangeJson, PrometheusText
+from forensics.loaders.gpu.smi_csv import NvidiaSmiQueryApps, NvidiaSmiQueryGpu
+from forensics.loaders.gpu.smi_monitor import NvidiaSmiDmon, NvidiaSmiPmon
 from forensics.loaders.gpu.smi_xml import NvidiaSmiXml
 
-__all__ = ["NvidiaSmiCapture", "NvidiaSmiDmon", "NvidiaSmiPmon", "NvidiaSmiQueryApps", "NvidiaSmiQueryGpu",
-           "NvidiaSmiXml", "PrometheusRangeJson", "PrometheusText"]
+__all__ = ["NvidiaSmiCapture", "NvidiaSmiDmon", "NvidiaSmiPmon", "NvidiaSmiQueryApps",
+           "NvidiaSmiQueryGpu", "NvidiaSmiXml", "PrometheusRangeJson", "PrometheusText"]
