@@ -1,0 +1,10 @@
+"""Firewall and flow logs into `firewall_events`, one module per format group.
+
+Every format shares `common` (reading, validation, the one vocabulary) and `timeparse`
+(syslog headers, year and zone assumptions).
+"""
+
+from forensics.loaders.firewall.filterlog import PfFilterlog
+from forensics.loaders.firewall.netfilter import Netfilter
+
+__all__ = ["Netfilter", "PfFilterlog"]
