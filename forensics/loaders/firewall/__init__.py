@@ -4,7 +4,11 @@ Every format shares `common` (reading, validation, the one vocabulary) and `time
 (syslog headers, year and zone assumptions).
 """
 
+from forensics.loaders.firewall.aws import AwsVpcFlow
+from forensics.loaders.firewall.azure import AzureNsgFlow
 from forensics.loaders.firewall.filterlog import PfFilterlog
+from forensics.loaders.firewall.gcp import GcpFirewall, GcpVpcFlow
 from forensics.loaders.firewall.netfilter import Netfilter
 
-__all__ = ["Netfilter", "PfFilterlog"]
+__all__ = ["Netfilter", "PfFilterlog", "AwsVpcFlow", "GcpVpcFlow", "GcpFirewall",
+           "AzureNsgFlow"]

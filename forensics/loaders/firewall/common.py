@@ -15,7 +15,8 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from forensics.loaders.base import LoadContext, map_entries
+from forensics.loaders.base import LoadContext
+from forensics.loaders.base import map_entries as _base_map_entries
 from forensics.loaders.reading import Block, iter_blocks, split_runs
 from forensics.schema import FIREWALL_EVENTS
 
@@ -238,6 +239,10 @@ def finish(frame: pl.DataFrame, fmt: str) -> pl.DataFrame:
         value, why = proto_expr("proto")
         exprs.append(value)
         reasons.append(why)
+        # ICMP has no ports; vendors that write 0/0 there get NULL (the line keeps them).
+        icmp = value.is_in(["icmp", "icmpv6"]).fill_null(False)
+        exprs = [pl.when(~icmp).then(e) if e.meta.output_name() in ("src_port", "dst_port")
+                 else e for e in exprs]
     reason = pl.coalesce(reasons) if reasons else pl.lit(None, dtype=pl.String)
     frame = frame.with_columns(*exprs, reason.alias(REASON), pl.lit(fmt).alias("format"))
     return frame.drop([c for c in frame.columns if c.startswith("__") and c != REASON])
@@ -259,9 +264,23 @@ def emit(ctx: LoadContext, frame: pl.DataFrame) -> None:
     ctx.insert(TABLE, frame.select(pl.col(LINE), *cols))
 
 
+def map_entries(columns: list[str], strip: str = "") -> pl.Expr:
+    """Like base.map_entries, but the key is the column name without `strip` in front
+    (formats keep vendor fields in `__x_<vendor name>` columns to avoid name clashes)."""
+    entries = [
+        pl.when(pl.col(col).is_not_null()).then(
+            pl.struct(pl.lit(col.removeprefix(strip)).alias("key"),
+                      pl.col(col).cast(pl.String).alias("value")))
+        for col in columns
+    ]
+    if not entries:
+        return pl.lit(None, dtype=ENTRY)
+    return pl.concat_list(entries).list.drop_nulls()
+
+
 def extra_from(columns: list[str], prefix: str = "") -> pl.Expr:
     """`extra` from the named text columns (non-null values only)."""
-    return map_entries(columns, prefix).alias("extra")
+    return _base_map_entries(columns, prefix).alias("extra")
 
 
 def reject_lines(ctx: LoadContext, frame: pl.DataFrame, mask: pl.Series, reason: str,
