@@ -9,6 +9,7 @@ from forensics.loaders.firewall.azure import AzureNsgFlow
 from forensics.loaders.firewall.filterlog import PfFilterlog
 from forensics.loaders.firewall.gcp import GcpFirewall, GcpVpcFlow
 from forensics.loaders.firewall.netfilter import Netfilter
+from forensics.loaders.firewall.panos import PanOs
 
 __all__ = ["Netfilter", "PfFilterlog", "AwsVpcFlow", "GcpVpcFlow", "GcpFirewall",
-           "AzureNsgFlow"]
+           "AzureNsgFlow", "PanOs"]
