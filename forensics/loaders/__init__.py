@@ -11,10 +11,20 @@ from __future__ import annotations
 from forensics.errors import UnknownNameError
 from forensics.loaders.base import Format, LoadContext, LoadOptions
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
+from forensics.loaders.firewall import (AwsVpcFlow, AzureNsgFlow, FirewallMapping, GcpFirewall,
+                                        GcpVpcFlow, Netfilter, PanOs, PfFilterlog)
 
 FORMATS: tuple[Format, ...] = (
     ZeekTsv(),
     ZeekJson(),
+    Netfilter(),
+    PfFilterlog(),
+    AwsVpcFlow(),
+    GcpVpcFlow(),
+    GcpFirewall(),
+    AzureNsgFlow(),
+    PanOs(),
+    FirewallMapping(),
 )
 
 SNIFF_THRESHOLD = 0.5

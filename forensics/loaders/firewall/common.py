@@ -10,6 +10,7 @@ only for rejected rows and for blocks that are not valid UTF-8.
 
 from __future__ import annotations
 
+import csv
 import ipaddress
 from collections.abc import Iterator
 
@@ -290,3 +291,23 @@ def reject_lines(ctx: LoadContext, frame: pl.DataFrame, mask: pl.Series, reason:
         for line_no, raw in frame.filter(mask).select(LINE, text).iter_rows():
             ctx.reject(line_no, reason, raw)
     return frame.filter(~mask)
+
+
+def split_csv(lines: pl.Series, delimiter: str) -> pl.Series:
+    """Fields per line: a bulk split, and the stdlib csv reader (C code) only for the lines
+    holding quotes; NULL for a line whose quotes do not balance (a truncated line)."""
+    quoted = lines.str.contains('"', literal=True).fill_null(False)
+    plain = lines.str.split(delimiter)
+    if not quoted.any():
+        return plain
+    idx = quoted.arg_true()
+    parsed: list[list[str] | None] = []
+    for text in lines.gather(idx).to_list():
+        parsed.append(None if text.count('"') % 2 else
+                      next(csv.reader([text], delimiter=delimiter)))
+    rest = (~quoted).arg_true()
+    both = pl.concat([
+        pl.DataFrame({"i": rest, "f": plain.gather(rest)}),
+        pl.DataFrame({"i": idx, "f": pl.Series(parsed, dtype=pl.List(pl.String))}),
+    ]).sort("i")
+    return both["f"]

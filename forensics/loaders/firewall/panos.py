@@ -26,7 +26,6 @@ through the stdlib csv reader, which is C code.
 
 from __future__ import annotations
 
-import csv
 import re
 
 import polars as pl
@@ -89,7 +88,7 @@ class PanOs:
         frame = frame.with_columns(parts.struct.field("csv").alias("__csv"),
                                    parts.struct.field("hdr").str.extract(_HOST_RE, 1)
                                    .alias("__host"))
-        fields = self._split(frame["__csv"])
+        fields = c.split_csv(frame["__csv"], ",")
         frame = frame.with_columns(fields.alias("__f"))
         f = pl.col("__f")
 
@@ -153,25 +152,3 @@ class PanOs:
         frame = frame.with_columns(extra.alias("extra"), reason.alias(c.REASON))
         local = int(frame.filter(pl.col(c.REASON).is_null())["__local"].sum())
         return frame, local
-
-    @staticmethod
-    def _split(csv_text: pl.Series) -> pl.Series:
-        """Fields of each CSV line; quoted lines through the csv module; NULL when the
-        quotes do not balance (a truncated line)."""
-        quoted = csv_text.str.contains('"', literal=True).fill_null(False)
-        plain = csv_text.str.split(",")
-        if not quoted.any():
-            return plain
-        idx = quoted.arg_true()
-        parsed: list[list[str] | None] = []
-        for text in csv_text.gather(idx).to_list():
-            if text.count('"') % 2:
-                parsed.append(None)
-                continue
-            parsed.append(next(csv.reader([text])))
-        rest = (~quoted).arg_true()
-        both = pl.concat([
-            pl.DataFrame({"i": rest, "f": plain.gather(rest)}),
-            pl.DataFrame({"i": idx, "f": pl.Series(parsed, dtype=pl.List(pl.String))}),
-        ]).sort("i")
-        return both["f"]
