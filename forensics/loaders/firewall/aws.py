@@ -158,7 +158,7 @@ class AwsVpcFlow:
             return pl.when(v != "-").then(v)
 
         cols = [get(name).alias(col) for name, col in COLUMN_OF.items()]
-        extra_names = [n for n in fields if n not in COLUMN_OF]
+        extra_names = [n for n in fields if n not in COLUMN_OF and n not in ("start", "end")]
         extras = [get(n).alias(f"__x_{n}") for n in extra_names]
         start = get("start").cast(pl.Int64, strict=False)
         end = get("end").cast(pl.Int64, strict=False)
@@ -190,5 +190,4 @@ class AwsVpcFlow:
             pl.when(fdir.is_not_null() & ~fdir.is_in(["ingress", "egress"]))
             .then(c.bad_text("flow-direction", fdir, "ingress or egress")),
         )
-        extra = c.map_entries([f"__x_{n}" for n in extra_names], strip="__x_")
-        return frame.with_columns(extra.alias("extra"), reason.alias(c.REASON))
+        return frame.with_columns(reason.alias(c.REASON))

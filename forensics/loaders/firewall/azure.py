@@ -162,6 +162,7 @@ class AzureNsgFlow:
                 c.bad_text("decision", at(7).fill_null(""), "A or D")),
             pl.when(v2).then(bad_num),
         )
-        extra = c.map_entries(["__x_version", "__x_flow_state", *[f"__x_{k}" for k in names],
-                               "__x_mac", "__x_resourceId", "__x_record_time"], strip="__x_")
-        return frame.with_columns(extra.alias("extra"), reason.alias(c.REASON))
+        order = ["__x_version", "__x_flow_state", *[f"__x_{k}" for k in names], "__x_mac",
+                 "__x_resourceId", "__x_record_time"]
+        frame = frame.with_columns(reason.alias(c.REASON))
+        return frame.select(*[x for x in frame.columns if x not in order], *order)

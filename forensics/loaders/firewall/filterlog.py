@@ -139,4 +139,5 @@ class PfFilterlog:
             pl.when(pl.col("ts").is_null())
             .then(c.bad_text("ts", pl.col("__ts_text").fill_null(""), "a valid time")),
         )
-        return frame.with_columns(c.extra_from(extra), reason.alias(c.REASON))
+        frame = frame.with_columns(reason.alias(c.REASON))
+        return frame.rename({n: f"__x_{n}" for n in extra})

@@ -126,8 +126,7 @@ class _GcpBase:
             pl.when(j(_P + "end_time").is_not_null() & pl.col("ts_end").is_null()).then(
                 c.bad_text("end_time", j(_P + "end_time"), "an RFC 3339 time")),
         )
-        extra = c.map_entries([f"__x_{n}" for n in _EXTRA], strip="__x_")
-        return frame.with_columns(extra.alias("extra"), reason.alias(c.REASON))
+        return frame.with_columns(reason.alias(c.REASON))
 
 
 class GcpVpcFlow(_GcpBase):

@@ -269,7 +269,6 @@ class FirewallMapping:
         frame = frame.with_columns(exprs)
         reasons.append(pl.when(pl.col("ts").is_null()).then(pl.lit("no event time")))
         frame = frame.with_columns(
-            c.map_entries([f"__x_{n}" for n in m.extra], strip="__x_").alias("extra"),
             pl.coalesce(reasons).alias(c.REASON))
         good = frame.filter(pl.col(c.REASON).is_null())
         if "__bsd" in frame.columns:

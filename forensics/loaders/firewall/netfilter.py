@@ -143,9 +143,9 @@ class Netfilter:
             .alias("direction"),
             pl.when(pl.col("bytes").is_not_null()).then(pl.lit(1, dtype=pl.UInt64))
             .alias("packets"),
-            c.extra_from(_EXTRA),
             self._reason(sys_ok | is_pve),
         )
+        frame = frame.rename({n: f"__x_{n}" for n in _EXTRA})
         stats = (int(frame["__bsd"].sum()), int(frame["__naive"].sum()), int(status.sum()))
         return frame, stats
 

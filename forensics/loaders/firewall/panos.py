@@ -148,7 +148,6 @@ class PanOs:
                 c.bad_text("elapsed", at(36), "a whole number of seconds")),
             pl.when(pl.col("ts").is_null()).then(pl.lit("no event time")),
         )
-        extra = c.map_entries([f"__x_{k}" for k in extra_cols], strip="__x_")
-        frame = frame.with_columns(extra.alias("extra"), reason.alias(c.REASON))
+        frame = frame.with_columns(reason.alias(c.REASON))
         local = int(frame.filter(pl.col(c.REASON).is_null())["__local"].sum())
         return frame, local
