@@ -47,6 +47,7 @@ class AzureNsgFlow:
         return 0.0
 
     def load(self, ctx: LoadContext) -> None:
+        c.settle(ctx)
         data = bytearray()
         damage = None
         for item in decompressed_chunks(ctx.path):

@@ -72,6 +72,16 @@ def damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
     return Block(block.data[:cut], block.first_line, block.n_lines - 1)
 
 
+def settle(ctx: LoadContext) -> None:
+    """Finish any half-fetched result on the connection before we register frames.
+
+    ingest reads the next evidence id with fetchone(), which leaves the result open, and
+    DuckDB 2.0 refuses register() (used by every insert, rejects included) until it is
+    finished. Running one statement to the end clears it.
+    """
+    ctx.con.execute("SELECT 1").fetchall()
+
+
 def line_frames(ctx: LoadContext) -> Iterator[pl.DataFrame]:
     """Frames of (line_no, line) for the file's data lines, a block at a time.
 
@@ -79,6 +89,7 @@ def line_frames(ctx: LoadContext) -> Iterator[pl.DataFrame]:
     UTF-8 are rejected here, so formats only see text worth parsing. A trailing CR (CRLF
     files) is removed.
     """
+    settle(ctx)
     limit = ctx.options.max_line_bytes
     for block in iter_blocks(ctx.path):
         ctx.lines_read += block.n_lines
@@ -262,9 +273,6 @@ def emit(ctx: LoadContext, frame: pl.DataFrame) -> None:
         return
     frame = frame.with_columns(build_extra(frame))
     cols = [pl.col(c).cast(t) for c, t in OUT_TYPES.items() if c in frame.columns]
-    # ingest leaves a half-fetched result (fetchone) open on the connection, and DuckDB 2.0
-    # refuses register() until it is finished; running a statement to the end clears it.
-    ctx.con.execute("SELECT 1").fetchall()
     ctx.insert(TABLE, frame.select(pl.col(LINE), *cols))
 
 
