@@ -657,3 +657,12 @@ def test_year_from_file_mtime(case, tmp_path):
     assert ts == [t(2023, 12, 31, 10, 0, 1), t(2024, 1, 5, 10, 0, 2)]
     notes = case.evidence()["notes"][0].to_list()
     assert any("modification year" in n for n in notes)
+
+
+def test_rfc5424_long_structured_data(case, tmp_path):
+    sd = '[meta ' + " ".join(f'k{i}="{"v" * 20}"' for i in range(12)) + "]"
+    line = NF_GOOD.format(s=1).replace("Jan  5 10:00:01", "<4>1 2024-01-05T10:00:01Z")
+    line = line.replace("kernel: ", f"kernel - - {sd} ")
+    f, rej = _bad_case(case, tmp_path, "long.log", [line, NF_GOOD.format(s=2)])
+    assert f.rows == 2 and rej == {}
+    assert _row(case, f.evidence_id, 1)["src_ip"] == "10.0.0.1"

@@ -55,8 +55,8 @@ class PfFilterlog:
         tp.note_assumptions(ctx, n_bsd, n_naive)
 
     def _parse(self, ctx: LoadContext, frame: pl.DataFrame) -> pl.DataFrame:
-        sys_cols, sys_ok = tp.syslog_fields(ctx, pl.col("line"))
-        frame = frame.with_columns(*sys_cols, sys_ok.alias("__sys_ok"))
+        frame, sys_ok = tp.add_syslog(frame)
+        frame = frame.with_columns(sys_ok.alias("__sys_ok"))
         frame = frame.with_columns(pl.col("__msg").str.split(",").alias("__f"))
         f = pl.col("__f")
 

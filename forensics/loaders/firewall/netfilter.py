@@ -92,9 +92,10 @@ class Netfilter:
     def _parse(self, ctx: LoadContext, frame: pl.DataFrame
                ) -> tuple[pl.DataFrame, tuple[int, int, int]]:
         line = pl.col("line")
-        sys_cols, sys_ok = tp.syslog_fields(ctx, line)
-        pve = line.str.extract_groups(_PVE_RE)
-        frame = frame.with_columns(*sys_cols, pve.alias("__pve"))
+        frame, sys_ok = tp.add_syslog(frame)
+        frame = frame.with_columns(sys_ok.alias("__sys_ok"),
+                                   line.str.extract_groups(_PVE_RE).alias("__pve"))
+        sys_ok = pl.col("__sys_ok")
         is_pve = pl.col("__pve").struct.field("msg").is_not_null()
         frame = frame.with_columns(
             pl.when(is_pve).then(pl.col("__pve").struct.field("msg"))
@@ -105,8 +106,19 @@ class Netfilter:
         if status.any():
             ctx.header_lines += int(status.sum())
             frame = frame.filter(~status)
-        body = pl.col("__msg").str.extract_groups(_BODY_RE)
-        frame = frame.with_columns(body.alias("__b"))
+        # IN=/OUT= found by a literal search, then short anchored regexes: capture groups
+        # over the whole line would be several times slower.
+        msg = pl.col("__msg")
+        pos = msg.str.find("IN=", literal=True)
+        before = msg.str.slice(0, pos)
+        rest = msg.str.slice(pos)
+        io = rest.str.slice(0, 64).str.extract_groups(r"^IN=(?P<in>\S*) OUT=(?P<out>\S*)")
+        lead = before.str.extract_groups(r"^(?:\[\s*(?P<uptime>\d+\.\d+)\] ?)?(?P<prefix>.*)$")
+        frame = frame.with_columns(pl.struct(
+            lead.struct.field("uptime"), lead.struct.field("prefix"),
+            io.struct.field("in"), io.struct.field("out"),
+            pl.when(io.struct.field("in").is_not_null()).then(rest).alias("kv"),
+        ).alias("__b"))
         b = pl.col("__b").struct.field
         kv = b("kv")
         key_cols = [kv.str.extract(rf"(?:^| ){k}=(\S*)").alias(n) for k, n in _KEYS.items()]

@@ -34,27 +34,38 @@ SYSLOG_RE = (
     r"(?P<hostiso>\S+) (?P<tagiso>[^\s:\[]+)(?:\[\d+\])?: ?"
     r")(?P<msg>.*)$"
 )
+_HEADER_RE = "^(?P<hdr>" + SYSLOG_RE[1:].removesuffix("(?P<msg>.*)$") + ")"
 
 
-def syslog_fields(ctx: LoadContext, line: pl.Expr) -> tuple[list[pl.Expr], pl.Expr]:
-    """Expressions for ts, sensor (host), tag, pri, msg, ts_text from a syslog line.
+def add_syslog(frame: pl.DataFrame, line: str = "line") -> tuple[pl.DataFrame, pl.Expr]:
+    """Add __pri, sensor (host), __tag, __msg, __ts3164, __tsiso, __ts_text columns.
 
-    Returns (columns, matched): `matched` is false where the line has no syslog header.
-    Year and zone assumptions are recorded by `note_assumptions` once rows are known.
+    The header regex runs once (into a struct column; asking a struct expression for
+    several fields would run it once per field). Returns the frame and an expression that
+    is false where the line has no syslog header.
     """
-    g = line.str.extract_groups(SYSLOG_RE)
-    f = g.struct.field
-    ts_text = pl.coalesce(f("ts5424"), f("ts3164"), f("tsiso"))
-    cols = [
+    # The regex runs on the first 256 characters only (capture groups over a whole long
+    # line are slow); the message is then the rest of the line after the header. A header
+    # longer than that (big RFC 5424 structured data) gets the full line.
+    head = pl.col(line).str.slice(0, 256)
+    frame = frame.with_columns(head.str.extract_groups(_HEADER_RE).alias("__sys"))
+    long = frame["__sys"].struct.field("hdr").is_null() & (frame[line].str.len_chars() > 256)
+    if long.any():
+        full = frame.filter(long).with_columns(
+            pl.col(line).str.extract_groups(_HEADER_RE).alias("__sys"))
+        frame = pl.concat([frame.filter(~long), full]).sort("line_no")
+    f = pl.col("__sys").struct.field
+    msg = pl.col(line).str.slice(f("hdr").str.len_chars())
+    frame = frame.with_columns(
         f("pri").alias("__pri"),
         pl.coalesce(f("host5424"), f("host3164"), f("hostiso")).alias("sensor"),
         pl.coalesce(f("app5424"), f("tag3164"), f("tagiso")).alias("__tag"),
-        f("msg").alias("__msg"),
+        pl.when(f("hdr").is_not_null()).then(msg).alias("__msg"),
         f("ts3164").alias("__ts3164"),
         pl.coalesce(f("ts5424"), f("tsiso")).alias("__tsiso"),
-        ts_text.alias("__ts_text"),
-    ]
-    return cols, f("msg").is_not_null()
+        pl.coalesce(f("ts5424"), f("ts3164"), f("tsiso")).alias("__ts_text"),
+    ).drop("__sys")
+    return frame, pl.col("__msg").is_not_null()
 
 
 def iso_to_utc(text: pl.Expr, tz: str) -> tuple[pl.Expr, pl.Expr]:
