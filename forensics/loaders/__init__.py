@@ -22,6 +22,8 @@ from forensics.loaders.gpu import (
     PrometheusText,
 )
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
+from forensics.loaders.firewall import (AwsVpcFlow, AzureNsgFlow, FirewallMapping, GcpFirewall,
+                                        GcpVpcFlow, Netfilter, PanOs, PfFilterlog)
 
 FORMATS: tuple[Format, ...] = (
     ZeekTsv(),
@@ -42,6 +44,14 @@ FORMATS: tuple[Format, ...] = (
     PrometheusText(),
     PrometheusRangeJson(),
     NvidiaSmiCapture(),
+    Netfilter(),
+    PfFilterlog(),
+    AwsVpcFlow(),
+    GcpVpcFlow(),
+    GcpFirewall(),
+    AzureNsgFlow(),
+    PanOs(),
+    FirewallMapping(),
 )
 
 SNIFF_THRESHOLD = 0.5

@@ -1,0 +1,333 @@
+"""What every firewall format shares: lines in, one vocabulary out, rejects with reasons.
+
+Each format turns a block of lines into a frame of *text* (or already-parsed time) columns
+named like `firewall_events` columns, plus `__reason` for lines it could not even split.
+`finish` then validates and converts the shared columns in one vectorised pass (addresses,
+ports, counters, protocol), so every vendor gets the same checks and the same vocabulary,
+and `emit` sends failed rows to `rejects` and the rest to the table. Python runs per line
+only for rejected rows and for blocks that are not valid UTF-8.
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+from collections.abc import Iterator
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from forensics.loaders.base import LoadContext
+from forensics.loaders.reading import Block, iter_blocks, split_runs
+from forensics.schema import FIREWALL_EVENTS
+
+TABLE = "firewall_events"
+REASON = "__reason"
+LINE = "line_no"
+TS_TYPE = pl.Datetime("us", "UTC")
+ENTRY = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
+
+OUT_TYPES: dict[str, pl.DataType] = {
+    "ts": TS_TYPE, "ts_end": TS_TYPE, "sensor": pl.String, "format": pl.String,
+    "action": pl.String, "direction": pl.String, "src_ip": pl.String, "src_port": pl.Int32,
+    "dst_ip": pl.String, "dst_port": pl.Int32, "proto": pl.String, "bytes": pl.UInt64,
+    "packets": pl.UInt64, "rule": pl.String, "in_interface": pl.String,
+    "out_interface": pl.String, "tcp_flags": pl.String, "extra": ENTRY, "message": pl.String,
+}
+assert set(OUT_TYPES) == {c.name for c in FIREWALL_EVENTS.columns}
+
+ACTIONS = ("allow", "deny", "drop", "reject", "alert")
+DIRECTIONS = ("in", "out", "forward")
+
+# Dotted quad with no leading zeros (ipaddress rejects them too: 010.1.1.1 is ambiguous).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_RE = rf"^{_OCTET}(?:\.{_OCTET}){{3}}$"
+
+# Protocol names to the one vocabulary: tcp, udp, icmp, icmpv6, else the IANA number.
+PROTO_NUMBERS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
+PROTO_NAMES = {
+    "tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "icmpv6", "ipv6-icmp": "icmpv6",
+    "icmp6": "icmpv6", "ipv6icmp": "icmpv6", "igmp": "2", "ipip": "4", "ipencap": "4",
+    "ipv6": "41", "gre": "47", "esp": "50", "ah": "51", "ospf": "89", "pim": "103",
+    "vrrp": "112", "carp": "112", "l2tp": "115", "sctp": "132", "udplite": "136",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------
+
+
+def damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
+    """Reject the partial last line of a damaged gzip stream; keep the intact lines."""
+    if block.damage is None:
+        return block
+    cut = block.data.rfind(b"\n")
+    ctx.reject(block.first_line + block.n_lines - 1,
+               f"{block.damage}; this line is the incomplete text before the damage",
+               block.data[cut + 1:])
+    if cut < 0:
+        return None
+    return Block(block.data[:cut], block.first_line, block.n_lines - 1)
+
+
+def settle(ctx: LoadContext) -> None:
+    """Finish any half-fetched result on the connection before we register frames.
+
+    ingest reads the next evidence id with fetchone(), which leaves the result open, and
+    DuckDB 2.0 refuses register() (used by every insert, rejects included) until it is
+    finished. Running one statement to the end clears it.
+    """
+    ctx.con.execute("SELECT 1").fetchall()
+
+
+def line_frames(ctx: LoadContext) -> Iterator[pl.DataFrame]:
+    """Frames of (line_no, line) for the file's data lines, a block at a time.
+
+    Blank and whitespace-only lines are counted, over-long lines and lines that are not
+    UTF-8 are rejected here, so formats only see text worth parsing. A trailing CR (CRLF
+    files) is removed.
+    """
+    settle(ctx)
+    limit = ctx.options.max_line_bytes
+    for block in iter_blocks(ctx.path):
+        ctx.lines_read += block.n_lines
+        intact = damaged_tail(ctx, block)
+        if intact is None:
+            continue
+        for run in split_runs(intact, None):
+            if run.special:
+                ctx.blank_lines += 1  # split_runs marks only empty lines special here
+                continue
+            try:
+                lines = run.data.decode("utf-8").split("\n")
+                numbers = None
+            except UnicodeDecodeError:
+                lines, numbers = _decode_careful(ctx, run.data, run.first_line)
+            frame = pl.DataFrame({"line": pl.Series(lines, dtype=pl.String)})
+            if numbers is None:
+                frame = frame.with_row_index(LINE, offset=run.first_line)
+            else:
+                frame = frame.with_columns(pl.Series(LINE, numbers))
+            frame = frame.select(pl.col(LINE).cast(pl.Int64),
+                                 pl.col("line").str.strip_suffix("\r"))
+            blank = frame["line"].str.strip_chars(" \t") == ""
+            n_blank = int(blank.sum())
+            if n_blank:
+                ctx.blank_lines += n_blank
+                frame = frame.filter(~blank)
+            if len(run.data) > limit:
+                long = frame["line"].str.len_bytes() > limit
+                if long.any():
+                    for line_no, text in frame.filter(long).iter_rows():
+                        ctx.reject(line_no, f"line is {len(text.encode())} bytes, over the "
+                                   f"limit of {limit}", text)
+                    frame = frame.filter(~long)
+            if frame.height:
+                yield frame
+
+
+def _decode_careful(ctx: LoadContext, data: bytes, first: int) -> tuple[list[str], list[int]]:
+    """Per-line decoding for the rare block with invalid UTF-8: bad lines are rejected."""
+    lines: list[str] = []
+    numbers: list[int] = []
+    for i, raw in enumerate(data.split(b"\n")):
+        try:
+            lines.append(raw.decode("utf-8"))
+            numbers.append(first + i)
+        except UnicodeDecodeError as exc:
+            ctx.reject(first + i, f"not valid UTF-8 at byte {exc.start}", raw)
+    return lines, numbers
+
+
+def head_lines(head: bytes, n: int = 20) -> list[str]:
+    """Up to `n` non-blank decoded lines from a sniffing head (the last may be cut)."""
+    out = []
+    for raw in head.split(b"\n")[:n * 2]:
+        text = raw.decode("utf-8", errors="replace").strip()
+        if text:
+            out.append(text)
+        if len(out) >= n:
+            break
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Checking and converting the shared columns
+# ---------------------------------------------------------------------------------------
+
+
+def bad_text(name: str, col: str | pl.Expr, what: str) -> pl.Expr:
+    """A reject reason naming the field and the offending value."""
+    expr = pl.col(col) if isinstance(col, str) else col
+    return pl.format(f"{name}: '{{}}' is not {what}", expr.str.slice(0, 80))
+
+
+def check_port(frame: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]:
+    """Port text -> Int32 (0..65535); a non-numeric or out-of-range value is a reason."""
+    text = pl.col(name)
+    value = text.cast(pl.Int64, strict=False)
+    ok = value.is_between(0, 65535)
+    return (pl.when(ok).then(value).cast(pl.Int32).alias(name),
+            pl.when(text.is_not_null() & ~ok.fill_null(False))
+            .then(bad_text(name, text, "a port number (0-65535)")))
+
+
+def check_count(frame: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]:
+    text = pl.col(name)
+    value = text.cast(pl.UInt64, strict=False)
+    return (value.alias(name),
+            pl.when(text.is_not_null() & value.is_null())
+            .then(bad_text(name, text, "a non-negative whole number")))
+
+
+def normalise_ips(series: pl.Series) -> pl.Series:
+    """Valid addresses as text (IPv6 compressed, lower case), NULL where invalid.
+
+    IPv4 is checked by a regex over the whole column; whatever does not match is looked
+    at once per distinct value by `ipaddress` (IPv6 and the invalid rest are few).
+    """
+    s = series.cast(pl.String)
+    v4 = s.str.contains(IPV4_RE).fill_null(False)
+    rest = s.filter(~v4 & s.is_not_null()).unique()
+    if rest.len() == 0:
+        return s
+    mapping: dict[str, str | None] = {}
+    for value in rest.to_list():
+        try:
+            addr = ipaddress.ip_address(value)
+        except ValueError:
+            mapping[value] = None
+            continue
+        if isinstance(addr, ipaddress.IPv6Address):
+            mapping[value] = addr.compressed
+        else:
+            mapping[value] = str(addr)
+    fixed = s.replace_strict(mapping, default=None, return_dtype=pl.String)
+    return pl.select(pl.when(v4).then(s).otherwise(fixed)).to_series().alias(series.name)
+
+
+def proto_expr(col: str = "proto") -> tuple[pl.Expr, pl.Expr]:
+    """Protocol text or number -> tcp/udp/icmp/icmpv6, another IANA number as text, or
+    an unknown name kept in lower case. A number outside 0..255 is a reason."""
+    low = pl.col(col).str.strip_chars().str.to_lowercase()
+    num = low.cast(pl.Int64, strict=False)
+    as_num = num.cast(pl.String).replace(PROTO_NUMBERS)
+    named = low.replace(PROTO_NAMES)
+    value = pl.when(num.is_not_null()).then(as_num).otherwise(named)
+    bad = low.is_not_null() & (
+        (num.is_not_null() & ~num.is_between(0, 255)) | (low == "") | low.str.contains(r"\s"))
+    return value.alias(col), pl.when(bad).then(bad_text("proto", col, "a protocol"))
+
+
+def finish(frame: pl.DataFrame, fmt: str) -> pl.DataFrame:
+    """Validate and convert the shared columns; add format and the overall `__reason`.
+
+    Expects `line_no`, `message`, optional `__reason` (structural problems found by the
+    format) and any subset of the table's columns, addresses/ports/counters as text.
+    """
+    reasons: list[pl.Expr] = []
+    if REASON in frame.columns:
+        reasons.append(pl.col(REASON))
+    exprs: list[pl.Expr] = []
+    for name in ("src_ip", "dst_ip"):
+        if name in frame.columns:
+            fixed = normalise_ips(frame[name])
+            frame = frame.with_columns(fixed.alias(f"__{name}"))
+            reasons.append(pl.when(pl.col(name).is_not_null() & pl.col(f"__{name}").is_null())
+                           .then(bad_text(name, name, "an IP address")))
+            exprs.append(pl.col(f"__{name}").alias(name))
+    for name in ("src_port", "dst_port"):
+        if name in frame.columns and frame.schema[name] == pl.String:
+            value, why = check_port(frame, name)
+            exprs.append(value)
+            reasons.append(why)
+    for name in ("bytes", "packets"):
+        if name in frame.columns and frame.schema[name] == pl.String:
+            value, why = check_count(frame, name)
+            exprs.append(value)
+            reasons.append(why)
+    if "proto" in frame.columns:
+        value, why = proto_expr("proto")
+        exprs.append(value)
+        reasons.append(why)
+        # ICMP has no ports; vendors that write 0/0 there get NULL (the line keeps them).
+        icmp = value.is_in(["icmp", "icmpv6"]).fill_null(False)
+        exprs = [pl.when(~icmp).then(e) if e.meta.output_name() in ("src_port", "dst_port")
+                 else e for e in exprs]
+    reason = pl.coalesce(reasons) if reasons else pl.lit(None, dtype=pl.String)
+    frame = frame.with_columns(*exprs, reason.alias(REASON), pl.lit(fmt).alias("format"))
+    return frame.drop([c for c in frame.columns
+                       if c.startswith("__") and c != REASON and not c.startswith("__x_")])
+
+
+def emit(ctx: LoadContext, frame: pl.DataFrame) -> None:
+    """Rows with a reason go to `rejects` (with the original line); the rest are stored."""
+    bad = frame[REASON].is_not_null()
+    if bad.any():
+        for line_no, why, raw in frame.filter(bad).select(LINE, REASON, "message").iter_rows():
+            ctx.reject(line_no, why, raw if raw is not None else "")
+        frame = frame.filter(~bad)
+    if frame.height == 0:
+        return
+    frame = frame.with_columns(build_extra(frame))
+    cols = [pl.col(c).cast(t) for c, t in OUT_TYPES.items() if c in frame.columns]
+    ctx.insert(TABLE, frame.select(pl.col(LINE), *cols))
+
+
+def build_extra(frame: pl.DataFrame) -> pl.Series:
+    """`extra` (List of {key, value}) from the frame's `__x_<name>` columns, non-null only.
+
+    Built with Arrow kernels (interleave, filter, offsets from a cumulative sum) because
+    polars' concat_list over structs costs about a microsecond per entry, more than the
+    rest of a load.
+    """
+    cols = [col for col in frame.columns if col.startswith("__x_")]
+    n, k = frame.height, len(cols)
+    if k == 0 or n == 0:
+        return pl.Series("extra", [None] * n, dtype=ENTRY)
+    arrays = [frame[col].cast(pl.String).to_arrow().cast(pa.large_string()) for col in cols]
+    values = pa.concat_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+                               for a in arrays])
+    i = pl.int_range(n * k, dtype=pl.Int64, eager=True)
+    values = values.take((i // k + (i % k) * n).to_arrow())
+    keys = pa.DictionaryArray.from_arrays(
+        (i % k).cast(pl.Int32).to_arrow(),
+        pa.array([col[4:] for col in cols], pa.large_string())).cast(pa.large_string())
+    valid = pc.is_valid(values)
+    ends = pl.Series(valid).cast(pl.Int64).cum_sum().gather_every(k, offset=k - 1)
+    offsets = pl.concat([pl.Series([0], dtype=pl.Int64), ends]).to_arrow()
+    entries = pa.StructArray.from_arrays([keys.filter(valid), values.filter(valid)],
+                                         names=["key", "value"])
+    lists = pa.LargeListArray.from_arrays(offsets, entries)
+    return pl.Series("extra", pl.from_arrow(lists)).cast(ENTRY)
+
+
+def reject_lines(ctx: LoadContext, frame: pl.DataFrame, mask: pl.Series, reason: str,
+                 text: str = "line") -> pl.DataFrame:
+    """Reject the rows of a (line_no, line) frame where `mask` holds; return the rest."""
+    if mask.any():
+        for line_no, raw in frame.filter(mask).select(LINE, text).iter_rows():
+            ctx.reject(line_no, reason, raw)
+    return frame.filter(~mask)
+
+
+def split_csv(lines: pl.Series, delimiter: str) -> pl.Series:
+    """Fields per line: a bulk split, and the stdlib csv reader (C code) only for the lines
+    holding quotes; NULL for a line whose quotes do not balance (a truncated line)."""
+    quoted = lines.str.contains('"', literal=True).fill_null(False)
+    plain = lines.str.split(delimiter)
+    if not quoted.any():
+        return plain
+    idx = quoted.arg_true()
+    parsed: list[list[str] | None] = []
+    for text in lines.gather(idx).to_list():
+        parsed.append(None if text.count('"') % 2 else
+                      next(csv.reader([text], delimiter=delimiter)))
+    rest = (~quoted).arg_true()
+    both = pl.concat([
+        pl.DataFrame({"i": rest, "f": plain.gather(rest)}),
+        pl.DataFrame({"i": idx, "f": pl.Series(parsed, dtype=pl.List(pl.String))}),
+    ]).sort("i")
+    return both["f"]

@@ -1,0 +1,182 @@
+"""Linux netfilter LOG lines (iptables, nftables, ufw) and Proxmox pve-firewall lines.
+
+The kernel writes one line per logged packet (`nf_log_syslog`): an optional log prefix
+chosen by the admin, then `IN=.. OUT=..` and `KEY=value` pairs in a fixed order. The
+lines reach us wrapped by syslog (RFC 3164, RFC 5424, ISO-timestamp BSD as journald's
+short-iso writes it) or by pve-firewall's own logger (`vmid level chain dd/Mon/yyyy:
+hh:mm:ss +zzzz policy DROP: IN=...`).
+
+The LOG target itself decides nothing, so the action comes from the admin's prefix
+(`[UFW BLOCK]`, `IPTABLES-DROP:`) or pve's policy word, by keyword: REJECT -> reject,
+DROP -> drop, DENY/BLOCK -> deny, ACCEPT/ALLOW/PASS/PERMIT -> allow, else NULL. The prefix
+is kept as `rule`. Direction follows the interfaces: IN only -> in, OUT only -> out, both
+-> forward. `bytes` is the IP packet length (the first LEN=), `packets` is 1.
+
+Lines with no `IN=`/`OUT=` pair are not packet logs (other kernel messages in the same
+syslog file, or damaged lines) and are rejected; pve-firewall's own status lines
+("starting pvefw logger") are counted as header lines, with a note.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from forensics.loaders.base import LoadContext
+from forensics.loaders.firewall import common as c
+from forensics.loaders.firewall import timeparse as tp
+
+NAME = "netfilter"
+
+_PVE_RE = (r"^(?P<vmid>\d+) (?P<level>\d+) (?P<chain>\S+) "
+           r"(?P<ts>\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}) (?P<msg>.*)$")
+_BODY_RE = (r"^(?:\[\s*(?P<uptime>\d+\.\d+)\] ?)?(?P<prefix>.*?)"
+            r"IN=(?P<in>\S*) OUT=(?P<out>\S*)(?P<kv>(?: .*)?)$")
+_FLAGS_RE = r" RES=0x[0-9a-fA-F]+ ((?:[A-Z]+ )*)URGP="
+# key -> column name; the first occurrence wins (ICMP echo repeats ID=, UDP repeats LEN=).
+_KEYS = {
+    "SRC": "src_ip", "DST": "dst_ip", "LEN": "bytes", "PROTO": "proto", "SPT": "src_port",
+    "DPT": "dst_port", "MAC": "mac", "PHYSIN": "physin", "PHYSOUT": "physout", "TTL": "ttl",
+    "HOPLIMIT": "hoplimit", "ID": "ip_id", "TOS": "tos", "TC": "tc", "TYPE": "icmp_type",
+    "CODE": "icmp_code", "MARK": "mark", "UID": "uid", "GID": "gid", "WINDOW": "window",
+}
+_EXTRA = ["pri", "tag", "uptime", "mac", "physin", "physout", "ttl", "hoplimit", "ip_id",
+          "tos", "tc", "icmp_type", "icmp_code", "mark", "uid", "gid", "window", "pve_vmid",
+          "pve_level"]
+_SNIFF_LINE = re.compile(r"\bIN=\S* OUT=\S* .*\bSRC=\S+ DST=\S+ .*\bPROTO=")
+
+
+def action_from_words(text: pl.Expr) -> pl.Expr:
+    """The decision named by a log prefix or policy word, else NULL."""
+    up = text.str.to_uppercase()
+    return (pl.when(up.str.contains(r"REJECT")).then(pl.lit("reject"))
+            .when(up.str.contains(r"DROP")).then(pl.lit("drop"))
+            .when(up.str.contains(r"DENY|DENIED|BLOCK")).then(pl.lit("deny"))
+            .when(up.str.contains(r"ACCEPT|ALLOW|PASS|PERMIT")).then(pl.lit("allow"))
+            .otherwise(pl.lit(None, dtype=pl.String)))
+
+
+class Netfilter:
+    """iptables/nftables/ufw LOG lines via syslog, and pve-firewall logs."""
+
+    name = NAME
+    family = "firewall"
+    description = ("Linux netfilter LOG lines (iptables, nftables, ufw, custom prefixes) in "
+                   "RFC 3164/5424/ISO syslog or journald short-iso, and Proxmox pve-firewall")
+
+    def sniff(self, path: str, head: bytes) -> float:
+        lines = c.head_lines(head)
+        if not lines:
+            return 0.0
+        hits = sum(1 for ln in lines if _SNIFF_LINE.search(ln))
+        if hits == 0:
+            return 0.0
+        return 0.9 if hits * 3 >= len(lines) else 0.6
+
+    def load(self, ctx: LoadContext) -> None:
+        n_bsd = n_naive = n_status = 0
+        for frame in c.line_frames(ctx):
+            frame, stats = self._parse(ctx, frame)
+            n_bsd += stats[0]
+            n_naive += stats[1]
+            n_status += stats[2]
+            c.emit(ctx, c.finish(frame, NAME))
+        tp.note_assumptions(ctx, n_bsd, n_naive)
+        if n_status:
+            ctx.note(f"{n_status} pve-firewall status lines (no packet) counted as header "
+                     "lines")
+        ctx.note("action inferred from the log prefix or pve policy word (REJECT, DROP, "
+                 "DENY/BLOCK, ACCEPT/ALLOW/PASS); NULL where the prefix names no decision")
+
+    def _parse(self, ctx: LoadContext, frame: pl.DataFrame
+               ) -> tuple[pl.DataFrame, tuple[int, int, int]]:
+        line = pl.col("line")
+        frame, sys_ok = tp.add_syslog(frame)
+        frame = frame.with_columns(sys_ok.alias("__sys_ok"),
+                                   line.str.extract_groups(_PVE_RE).alias("__pve"))
+        sys_ok = pl.col("__sys_ok")
+        is_pve = pl.col("__pve").struct.field("msg").is_not_null()
+        frame = frame.with_columns(
+            pl.when(is_pve).then(pl.col("__pve").struct.field("msg"))
+            .otherwise(pl.col("__msg")).alias("__msg"))
+        # pve-firewall status lines: well-formed pve header, no packet in it.
+        status = frame.select(is_pve & ~pl.col("__msg").str.contains(r"\bIN=\S* OUT="))
+        status = status.to_series()
+        if status.any():
+            ctx.header_lines += int(status.sum())
+            frame = frame.filter(~status)
+        # IN=/OUT= found by a literal search, then short anchored regexes: capture groups
+        # over the whole line would be several times slower.
+        msg = pl.col("__msg")
+        pos = msg.str.find("IN=", literal=True)
+        before = msg.str.slice(0, pos)
+        rest = msg.str.slice(pos)
+        io = rest.str.slice(0, 64).str.extract_groups(r"^IN=(?P<in>\S*) OUT=(?P<out>\S*)")
+        lead = before.str.extract_groups(r"^(?:\[\s*(?P<uptime>\d+\.\d+)\] ?)?(?P<prefix>.*)$")
+        frame = frame.with_columns(pl.struct(
+            lead.struct.field("uptime"), lead.struct.field("prefix"),
+            io.struct.field("in"), io.struct.field("out"),
+            pl.when(io.struct.field("in").is_not_null()).then(rest).alias("kv"),
+        ).alias("__b"))
+        b = pl.col("__b").struct.field
+        kv = b("kv")
+        key_cols = [kv.str.extract(rf"(?:^| ){k}=(\S*)").alias(n) for k, n in _KEYS.items()]
+        tsiso, naive = tp.iso_to_utc(pl.col("__tsiso"), ctx.options.tz)
+        pve_f = pl.col("__pve").struct.field
+        pve_ts = pve_f("ts").str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False,
+                                             time_unit="us").dt.convert_time_zone("UTC")
+        prefix = b("prefix").str.strip_chars()
+        frame = frame.with_columns(
+            *key_cols,
+            pl.when(is_pve).then(pve_ts).when(pl.col("__ts3164").is_not_null())
+            .then(tp.bsd_to_utc(ctx, pl.col("__ts3164"))).otherwise(tsiso).alias("ts"),
+            pl.when(is_pve).then(pve_f("ts")).otherwise(pl.col("__ts_text")).alias("__ts_text"),
+            pl.when(is_pve).then(pl.lit(ctx.options.host)).otherwise(
+                pl.col("sensor")).alias("sensor"),
+            pl.when(is_pve).then(pve_f("chain")).otherwise(
+                pl.when(prefix != "").then(prefix)).alias("rule"),
+            action_from_words(prefix).alias("action"),
+            pl.when(b("in") != "").then(b("in")).alias("in_interface"),
+            pl.when(b("out") != "").then(b("out")).alias("out_interface"),
+            kv.str.extract(_FLAGS_RE).str.strip_chars().alias("tcp_flags"),
+            b("uptime").alias("uptime"),
+            pl.col("__pri").alias("pri"), pl.col("__tag").alias("tag"),
+            pve_f("vmid").alias("pve_vmid"), pve_f("level").alias("pve_level"),
+            pl.col("line").alias("message"),
+            (pl.col("__ts3164").is_not_null() & ~is_pve).alias("__bsd"),
+            (naive & ~is_pve & pl.col("__ts3164").is_null()).alias("__naive"),
+        )
+        frame = frame.with_columns(
+            pl.when(pl.col("in_interface").is_not_null() & pl.col("out_interface").is_not_null())
+            .then(pl.lit("forward"))
+            .when(pl.col("in_interface").is_not_null()).then(pl.lit("in"))
+            .when(pl.col("out_interface").is_not_null()).then(pl.lit("out"))
+            .alias("direction"),
+            pl.when(pl.col("bytes").is_not_null()).then(pl.lit(1, dtype=pl.UInt64))
+            .alias("packets"),
+            self._reason(sys_ok | is_pve),
+        )
+        frame = frame.rename({n: f"__x_{n}" for n in _EXTRA})
+        stats = (int(frame["__bsd"].sum()), int(frame["__naive"].sum()), int(status.sum()))
+        return frame, stats
+
+    @staticmethod
+    def _reason(header_ok: pl.Expr) -> pl.Expr:
+        b = pl.col("__b").struct.field
+        low = pl.col("proto").str.to_lowercase()
+        ported = low.is_in(["tcp", "udp", "udplite", "sctp", "dccp"])
+        partial = pl.col("__msg").str.contains(r"INCOMPLETE \[|FRAG:")
+        return pl.coalesce(
+            pl.when(~header_ok).then(pl.lit("no syslog or pve-firewall header")),
+            pl.when(b("in").is_null()).then(
+                pl.lit("no IN=/OUT= fields: not a netfilter LOG line")),
+            pl.when(pl.col("src_ip").is_null()).then(pl.lit("SRC= missing")),
+            pl.when(pl.col("dst_ip").is_null()).then(pl.lit("DST= missing")),
+            pl.when(pl.col("proto").is_null()).then(pl.lit("PROTO= missing (truncated line?)")),
+            pl.when(ported & ~partial & (pl.col("src_port").is_null()
+                                         | pl.col("dst_port").is_null()))
+            .then(pl.format("SPT=/DPT= missing for {} (truncated line?)", low)),
+            pl.when(pl.col("ts").is_null()).then(
+                c.bad_text("ts", pl.col("__ts_text").fill_null(""), "a valid time")),
+        ).alias(c.REASON)
