@@ -22,7 +22,8 @@ ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 
 
 def _ip(rng: random.Random) -> str:
-    return f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    a, b = rng.randrange(1, 224), rng.randrange(256)
+    return f"{a}.{b}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
 
 def write_netfilter(path: str, rows: int) -> None:
@@ -34,7 +35,8 @@ def write_netfilter(path: str, rows: int) -> None:
         chunk = []
         for i in range(rows):
             sec = i // 200
-            ts = f"Sep {1 + (sec // 86400) % 28:2d} {sec // 3600 % 24:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}"
+            day = 1 + (sec // 86400) % 28
+            ts = f"Sep {day:2d} {sec // 3600 % 24:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}"
             proto = "TCP" if i % 3 else "UDP"
             tail = ("WINDOW=1024 RES=0x00 SYN URGP=0 " if proto == "TCP" else "LEN=56 ")
             chunk.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import json
 import os
 from pathlib import Path
 
@@ -15,8 +16,7 @@ from forensics.ingest import load_files
 from forensics.loaders import LoadOptions, sniff
 from forensics.loaders.firewall.mapping import parse_mapping
 from forensics.loaders.reading import read_head
-
-from conftest import CORPUS, corpus_dir, corpus_file, manifest_rows
+from tests.conftest import CORPUS, corpus_dir, corpus_file, manifest_rows
 
 UTC = dt.UTC
 FW_FORMATS = {"netfilter", "pf-filterlog", "aws-vpc-flow", "gcp-vpc-flow", "gcp-firewall",
@@ -57,7 +57,9 @@ def _row(case, evidence_id, line_no):
     rows = case.sql("SELECT * FROM firewall_events WHERE evidence_id = ? AND line_no = ?",
                     [evidence_id, line_no]).to_dicts()
     assert len(rows) == 1
-    return rows[0]
+    row = rows[0]
+    row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
+    return row
 
 
 def _check(row, **want):

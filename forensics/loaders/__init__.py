@@ -11,6 +11,16 @@ from __future__ import annotations
 from forensics.errors import UnknownNameError
 from forensics.loaders import billing
 from forensics.loaders.base import Format, LoadContext, LoadOptions
+from forensics.loaders.firewall import (
+    AwsVpcFlow,
+    AzureNsgFlow,
+    FirewallMapping,
+    GcpFirewall,
+    GcpVpcFlow,
+    Netfilter,
+    PanOs,
+    PfFilterlog,
+)
 from forensics.loaders.gpu import (
     NvidiaSmiCapture,
     NvidiaSmiDmon,
@@ -22,8 +32,6 @@ from forensics.loaders.gpu import (
     PrometheusText,
 )
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
-from forensics.loaders.firewall import (AwsVpcFlow, AzureNsgFlow, FirewallMapping, GcpFirewall,
-                                        GcpVpcFlow, Netfilter, PanOs, PfFilterlog)
 
 FORMATS: tuple[Format, ...] = (
     ZeekTsv(),
