@@ -88,6 +88,7 @@ class Case:
         zeek_path: str | None = None,
         on_progress: ProgressHook | None = None,
         exclude: Iterable[str | os.PathLike[str]] = (),
+        options: dict[str, Any] | None = None,
     ) -> LoadReport:
         """Load files, directories (recursively) or globs; one transaction per file.
 
@@ -95,6 +96,9 @@ class Case:
         without one (default: the case's timezone setting, else UTC), `year` the year for
         year-less syslog times; `host` names the host when the file does not. Files in
         `exclude` (such as the case config sitting beside the logs) are not loaded.
+        `options` are format-specific settings, e.g. `{"mapping": "mikrotik"}` for the
+        firewall-mapping format or `{"fields": "timestamp,index,..."}` for a headerless
+        nvidia-smi CSV.
         """
         self._writable()
         options = LoadOptions(
@@ -102,6 +106,7 @@ class Case:
             year=year,
             host=host,
             zeek_path=zeek_path,
+            extra=dict(options or {}),
         )
         return load_files(self, inputs, format=format, options=options, on_progress=on_progress,
                           exclude=[os.fspath(e) for e in exclude])

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--tz", help="zone for times written without one (default: case, UTC)")
     load.add_argument("--year", type=int, help="year for year-less syslog times")
     load.add_argument("--host", help="host name for files that do not name their host")
+    load.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                      help="format setting, e.g. mapping=mikrotik (repeatable)")
     load.add_argument("--fail-on-rejects", action="store_true",
                       help="exit 1 when any line was rejected")
     load.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -114,7 +116,8 @@ def _cmd_load(args: argparse.Namespace) -> int:
         progress = None if args.quiet or not sys.stderr.isatty() else _Progress()
         report = case.load(args.paths, format=args.format, tz=args.tz, year=args.year,
                            host=args.host, on_progress=progress,
-                           exclude=[args.config] if args.config else [])
+                           exclude=[args.config] if args.config else [],
+                           options=_key_values(args.option))
         if progress:
             progress.done()
     rows = [(f.path, f.format or "-", f.status, f.rows, f.rejects, f.message)
@@ -127,6 +130,18 @@ def _cmd_load(args: argparse.Namespace) -> int:
     if args.fail_on_rejects and report.rejects:
         return EXIT_DATA
     return EXIT_OK
+
+
+def _key_values(items: list[str]) -> dict[str, str]:
+    from forensics.errors import UsageError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option {item!r} is not KEY=VALUE")
+        out[key.strip()] = value
+    return out
 
 
 def _cmd_tables(args: argparse.Namespace) -> int:

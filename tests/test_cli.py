@@ -83,3 +83,15 @@ def test_module_entry_point_runs(tmp_path):
     out = subprocess.run([sys.executable, "-m", "forensics", "formats"], capture_output=True,
                          text=True, cwd=REPO, check=True).stdout
     assert "zeek-tsv" in out and "zeek-json" in out
+
+
+def test_format_options_reach_the_loader(tmp_path, capsys):
+    from tests.conftest import corpus_file
+
+    mikrotik = corpus_file("firewall", "mikrotik_firewall.log")
+    case = tmp_path / "c.duckdb"
+    code = main(["load", str(mikrotik), "--case", str(case), "--format", "firewall-mapping",
+                 "--option", "mapping=mikrotik"])
+    assert code == 0, capsys.readouterr()
+    assert "firewall-mapping" in capsys.readouterr().out
+    assert main(["load", str(mikrotik), "--case", str(case), "--option", "nokey"]) == 2
