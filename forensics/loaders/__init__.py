@@ -9,6 +9,7 @@ format claims another family's files.
 from __future__ import annotations
 
 from forensics.errors import UnknownNameError
+from forensics.loaders.agent import AgentJsonl, OpenHandsEvents, SweAgentTrajectory
 from forensics.loaders.base import Format, LoadContext, LoadOptions
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
 from forensics.loaders import billing
@@ -24,6 +25,9 @@ FORMATS: tuple[Format, ...] = (
     billing.GcpBillingJson(),
     billing.AzureCostExport(),
     billing.OciCostReport(),
+    SweAgentTrajectory(),
+    OpenHandsEvents(),
+    AgentJsonl(),
 )
 
 SNIFF_THRESHOLD = 0.5

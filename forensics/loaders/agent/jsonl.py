@@ -1,0 +1,313 @@
+"""forensics-agent-jsonl: our own one-action-per-line format (docs/agent_jsonl.md).
+
+For RL rollouts and agent frameworks that write no usable log of their own. Every line is
+one JSON object carrying the marker `"schema": "forensics.agent/1"`, which is what the
+sniffer keys on, so this format never claims somebody else's JSONL.
+
+Fast path first, careful path second (as in zeek.py): a block of lines goes to polars'
+NDJSON reader in one call and is validated with vectorised expressions; only when the
+bulk read fails (invalid JSON or UTF-8, a field of the wrong JSON type, an over-long line)
+are that block's lines parsed one by one, so each bad line becomes a reject with its line
+number and the good lines around it still load.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import polars as pl
+
+from forensics.loaders.agent.common import ENTRIES, ENTRY, INT32_MAX, INT32_MIN, OUTPUT_CAP
+from forensics.loaders.base import LoadContext
+from forensics.loaders.reading import Block, Run, iter_blocks, split_runs
+
+MARKER = "forensics.agent/1"
+DEFAULT_FRAMEWORK = "forensics-jsonl"
+_LINE = "line_no"
+_MARKER_RE = re.compile(rb'"schema"\s*:\s*"forensics\.agent/[0-9]+"')
+
+# Field -> polars type of the bulk read. Every other top-level field goes to `extra`.
+STRING_FIELDS = ("schema", "time", "run", "trajectory", "host", "actor", "type", "command",
+                 "tool", "target", "output", "framework")
+INT_FIELDS = ("step", "exit_code")
+KNOWN: dict[str, pl.DataType] = {
+    **{f: pl.String() for f in STRING_FIELDS},
+    **{f: pl.Int64() for f in INT_FIELDS},
+    "extra": pl.String(),
+}
+REQUIRED = ("schema", "run", "trajectory", "step", "actor", "type")
+_RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+
+
+class AgentJsonl:
+    """forensics-agent-jsonl (one action per line, marker "schema": "forensics.agent/1")."""
+
+    name = "forensics-agent-jsonl"
+    family = "agent"
+    description = 'Agent actions as JSONL, one per line, each with "schema": "forensics.agent/1"'
+
+    def sniff(self, path: str, head: bytes) -> float:
+        lines = head.split(b"\n")
+        if len(head) >= 65536 and len(lines) > 1:
+            lines = lines[:-1]  # the last line may be cut off by the head's end
+        seen = 0
+        for line in lines[:200]:
+            line = line.strip()
+            if not line:
+                continue
+            if not line.startswith(b"{") or not _MARKER_RE.search(line):
+                return 0.0
+            seen += 1
+        return 1.0 if seen else 0.0
+
+    def load(self, ctx: LoadContext) -> None:
+        state = {"truncated": 0}
+        for block in iter_blocks(ctx.path):
+            ctx.lines_read += block.n_lines
+            intact = _damaged_tail(ctx, block)
+            if intact is None:
+                continue
+            for run in split_runs(intact, None):
+                if run.special:
+                    _count_blank(ctx, run.data)
+                    continue
+                self._load_run(ctx, run, state)
+        if state["truncated"]:
+            ctx.note(f"{state['truncated']} outputs longer than {OUTPUT_CAP} characters were "
+                     "cut to an excerpt of that length")
+
+    def _load_run(self, ctx: LoadContext, run: Run, state: dict[str, int]) -> None:
+        lines: list[bytes] = []
+
+        def raw_line(line_no: int) -> bytes:
+            if not lines:
+                lines.extend(run.data.split(b"\n"))
+            return lines[line_no - run.first_line]
+
+        frame = None
+        if b"\r" not in run.data and not _has_long_line(run.data, ctx.options.max_line_bytes):
+            frame = _read_bulk(run.data)
+            if frame is not None and frame.height == run.n_lines:
+                frame = frame.with_columns(
+                    pl.int_range(run.first_line, run.first_line + run.n_lines,
+                                 dtype=pl.Int64).alias(_LINE))
+            else:
+                frame = None
+        if frame is None:
+            frame = _read_careful(ctx, run)
+        if frame.height:
+            _convert_and_store(ctx, frame, raw_line, state)
+
+
+def _damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
+    if block.damage is None:
+        return block
+    cut = block.data.rfind(b"\n")
+    ctx.reject(block.first_line + block.n_lines - 1,
+               f"{block.damage}; this line is the incomplete text before the damage",
+               block.data[cut + 1:])
+    if cut < 0:
+        return None
+    return Block(block.data[:cut], block.first_line, block.n_lines - 1)
+
+
+def _count_blank(ctx: LoadContext, line: bytes) -> bool:
+    if line.strip(b" \t\r") == b"":
+        ctx.blank_lines += 1
+        return True
+    return False
+
+
+def _has_long_line(data: bytes, limit: int) -> bool:
+    if len(data) <= limit:
+        return False
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end
+        if end - pos > limit:
+            return True
+        pos = end + 1
+    return False
+
+
+def _read_bulk(data: bytes) -> pl.DataFrame | None:
+    try:
+        return pl.read_ndjson(data, schema_overrides=KNOWN, infer_schema_length=None)
+    except Exception:  # polars raises several kinds for bad JSON; the careful path decides
+        return None
+
+
+def _read_careful(ctx: LoadContext, run: Run) -> pl.DataFrame:
+    """Line by line: reject what is not a well-typed object, keep the rest as records."""
+    records: list[dict[str, Any]] = []
+    limit = ctx.options.max_line_bytes
+    for i, line in enumerate(run.data.split(b"\n")):
+        line_no = run.first_line + i
+        line = line.removesuffix(b"\r")
+        if _count_blank(ctx, line):
+            continue
+        if len(line) > limit:
+            ctx.reject(line_no, f"line is {len(line)} bytes, over the limit of {limit}", line)
+            continue
+        try:
+            obj = json.loads(line)
+        except UnicodeDecodeError as exc:
+            ctx.reject(line_no, f"not valid UTF-8 at byte {exc.start}", line)
+            continue
+        except ValueError as exc:
+            ctx.reject(line_no, f"not valid JSON (truncated or damaged line?): {exc}", line)
+            continue
+        if not isinstance(obj, dict):
+            ctx.reject(line_no, f"a JSON {type(obj).__name__}, not an object", line)
+            continue
+        record, why = _record(obj)
+        if record is None:
+            ctx.reject(line_no, why or "unusable line", line)
+            continue
+        record[_LINE] = line_no
+        records.append(record)
+    schema = {**KNOWN, _LINE: pl.Int64()}
+    return pl.DataFrame(records, schema=schema) if records else pl.DataFrame(schema=schema)
+
+
+def _record(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """Type-check one object the way the bulk reader would; unknown fields join extra."""
+    out: dict[str, Any] = {}
+    for name in STRING_FIELDS:
+        value = obj.get(name)
+        if isinstance(value, (dict, list)):
+            return None, f"field {name}: a JSON {type(value).__name__}, not a string"
+        out[name] = value if value is None or isinstance(value, str) else json.dumps(value)
+    for name in INT_FIELDS:
+        value = obj.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return None, f"field {name}: {json.dumps(value)[:80]} is not an integer"
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            return None, f"field {name}: {value} is out of range"
+        out[name] = value
+    extra = obj.get("extra")
+    if extra is not None and not isinstance(extra, dict):
+        return None, f"field extra: a JSON {type(extra).__name__}, not an object"
+    merged = dict(extra or {})
+    merged.update({k: v for k, v in obj.items() if k not in KNOWN})
+    out["extra"] = json.dumps(merged, ensure_ascii=False) if merged else None
+    return out, None
+
+
+def _as_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A JSON value decoded by polars back to text: strings as they are, others as JSON."""
+    if dtype == pl.String:
+        return col
+    if isinstance(dtype, pl.Struct):
+        return col.struct.json_encode()
+    if isinstance(dtype, (pl.List, pl.Array)):
+        # Wrap in a one-field struct to JSON-encode, then strip the wrapper.
+        return pl.struct(col.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
+    if dtype == pl.Boolean:
+        return pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
+    return col.cast(pl.String)
+
+
+def _entries_of(frame: pl.DataFrame, columns: list[str]) -> pl.Expr:
+    pieces = [
+        pl.when(pl.col(c).is_not_null()).then(
+            pl.struct(pl.lit(c).alias("key"), _as_text(pl.col(c), frame.schema[c]).alias("value")))
+        for c in columns
+    ]
+    if not pieces:
+        return pl.lit([], dtype=ENTRIES)
+    return pl.concat_list(pieces).list.drop_nulls()
+
+
+def _extra_entries(frame: pl.DataFrame, ok: pl.Series) -> pl.Series:
+    """`extra` objects (JSON text) plus unknown top-level fields as key/value entries."""
+    unknown = [c for c in frame.columns if c not in KNOWN and c != _LINE]
+    n = frame.height
+    base = frame.select(_entries_of(frame, unknown).alias("e"))["e"] if unknown else \
+        pl.Series("e", [[]] * n, dtype=ENTRIES)
+    texts = frame["extra"]
+    if texts.null_count() == n:
+        return base
+    objects = texts.str.starts_with("{").fill_null(True) & ok
+    try:
+        decoded = pl.select(pl.when(objects).then(texts)).to_series().str.json_decode(
+            infer_schema_length=None)
+        if isinstance(decoded.dtype, pl.Struct):
+            parts = decoded.struct.unnest()
+            inner = parts.select(_entries_of(parts, parts.columns).alias("e"))["e"]
+        else:
+            raise TypeError("extra did not decode to objects")
+    except Exception:  # heterogeneous value types: decode the (few) odd cells in Python
+        inner = pl.Series("e", [
+            [{"key": k, "value": v if isinstance(v, str) else json.dumps(v)}
+             for k, v in json.loads(t).items() if v is not None] if t and o else []
+            for t, o in zip(texts.to_list(), objects.to_list(), strict=True)
+        ], dtype=ENTRIES)
+    inner = inner.fill_null(pl.lit([], dtype=ENTRIES))
+    both = pl.DataFrame({"a": inner, "b": base})
+    return both.select(pl.concat_list("a", "b").alias("e"))["e"]
+
+
+def _convert_and_store(ctx: LoadContext, frame: pl.DataFrame, raw_line, state) -> None:
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in KNOWN.items() if c not in frame.columns]
+    if missing:
+        frame = frame.with_columns(missing)
+    casts = [pl.col(c).cast(t) for c, t in KNOWN.items() if frame.schema[c] != t]
+    if casts:  # a column polars read as all-null keeps the Null type
+        frame = frame.with_columns(casts)
+    time = pl.col("time")
+    ts = (
+        pl.when(time.str.contains(_RFC3339))
+        .then(time.str.replace(r"[Zz]$", "+00:00").str.replace("t", "T", literal=True)
+              .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us"))
+        .dt.convert_time_zone("UTC")
+    )
+    checks = [
+        pl.when(pl.col("schema").is_null()).then(pl.lit("field schema is missing")),
+        pl.when(pl.col("schema") != MARKER).then(pl.format(
+            "field schema: '{}' is not '" + MARKER + "'", pl.col("schema").str.slice(0, 80))),
+        *[pl.when(pl.col(f).is_null()).then(pl.lit(f"field {f} is missing")) for f in REQUIRED
+          if f != "schema"],
+        pl.when((pl.col("step") < 0) | (pl.col("step") > INT32_MAX)).then(pl.format(
+            "field step: {} is outside 0..2147483647", pl.col("step"))),
+        pl.when((pl.col("exit_code") < INT32_MIN) | (pl.col("exit_code") > INT32_MAX)).then(
+            pl.format("field exit_code: {} is not a 32-bit integer", pl.col("exit_code"))),
+        pl.when(time.is_not_null() & ts.is_null()).then(pl.format(
+            "field time: '{}' is not an RFC 3339 time", time.str.slice(0, 80))),
+        pl.when(pl.col("extra").is_not_null() & ~pl.col("extra").str.starts_with("{")).then(
+            pl.lit("field extra: not a JSON object")),
+    ]
+    checked = frame.with_columns(ts.alias("__ts"), pl.coalesce(checks).alias("__reason"))
+    bad = checked.filter(pl.col("__reason").is_not_null())
+    for line_no, why in bad.select(_LINE, "__reason").iter_rows():
+        ctx.reject(line_no, why, raw_line(line_no))
+    ok = checked["__reason"].is_null()
+    extra = _extra_entries(checked, ok)
+    good = checked.with_columns(extra.alias("__extra")).filter(ok)
+    output = pl.col("output")
+    state["truncated"] += int(good.select((output.str.len_chars() > OUTPUT_CAP).sum()).item())
+    out = good.select(
+        pl.col(_LINE),
+        pl.col("__ts").alias("ts"),
+        pl.col("__ts").is_not_null().alias("ts_is_absolute"),
+        pl.col("framework").fill_null(DEFAULT_FRAMEWORK).alias("framework"),
+        pl.col("run").alias("run_id"),
+        pl.col("trajectory").alias("trajectory_id"),
+        pl.col("step").cast(pl.Int32),
+        pl.col("host"),
+        pl.col("actor"),
+        pl.col("type").alias("action_type"),
+        pl.col("command"),
+        pl.col("tool").alias("tool_name"),
+        pl.col("target"),
+        pl.col("exit_code").cast(pl.Int32),
+        output.str.slice(0, OUTPUT_CAP).alias("output_excerpt"),
+        pl.col("__extra").alias("extra"),
+    )
+    ctx.insert("agent_actions", out)
+
+
+__all__ = ["ENTRY", "MARKER", "AgentJsonl"]
