@@ -11,6 +11,14 @@ from __future__ import annotations
 from forensics.errors import UnknownNameError
 from forensics.loaders.agent import AgentJsonl, OpenHandsEvents, SweAgentTrajectory
 from forensics.loaders.base import Format, LoadContext, LoadOptions
+from forensics.loaders.ledger import (
+    BinanceStatement,
+    EsploraTransactions,
+    EtherscanErc20,
+    EtherscanInternal,
+    EtherscanTxlist,
+    P2PoolPayouts,
+)
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
 from forensics.loaders import billing
 
@@ -28,6 +36,12 @@ FORMATS: tuple[Format, ...] = (
     SweAgentTrajectory(),
     OpenHandsEvents(),
     AgentJsonl(),
+    EtherscanTxlist(),
+    EtherscanErc20(),
+    EtherscanInternal(),
+    EsploraTransactions(),
+    P2PoolPayouts(),
+    BinanceStatement(),
 )
 
 SNIFF_THRESHOLD = 0.5
