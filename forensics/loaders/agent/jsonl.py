@@ -121,23 +121,40 @@ def _count_blank(ctx: LoadContext, line: bytes) -> bool:
 
 
 def _has_long_line(data: bytes, limit: int) -> bool:
+    """Whether a line is longer than `limit`, without splitting the block.
+
+    Such a line covers a whole aligned window of limit/2 bytes, so only a window with no
+    newline in it (rare) calls for the exact check.
+    """
     if len(data) <= limit:
         return False
-    return max(map(len, data.split(b"\n"))) > limit
+    half = max(limit // 2, 1)
+    for start in range(0, len(data), half):
+        if data.find(b"\n", start, start + half) < 0 and start + half <= len(data):
+            return max(map(len, data.split(b"\n"))) > limit
+    return False
 
 
-SAMPLE_LINES = 1000
-"""Lines polars infers the block's columns from. Known fields are forced to their types
-whenever their name occurs in the block, so a known field first seen later is never lost (the
-read fails and the careful path takes the block); a field outside the spec first seen after
-this many lines of a block is not loaded (see docs/agent_jsonl.md)."""
+SAMPLE_BYTES = 256 << 10
+"""Leading bytes (whole lines) of each block checked for top-level fields outside the spec."""
 
 
 def _read_bulk(data: bytes) -> pl.DataFrame | None:
-    overrides = {k: t for k, t in KNOWN.items() if f'"{k}"'.encode() in data}
+    """The block read with the spec's field types; None when the careful path must decide.
+
+    Known fields are read with fixed types, so a known field is never missed however late
+    it first appears. Fields outside the spec are looked for in the block's first
+    SAMPLE_BYTES; if any is there, the block is read with inferred columns so they
+    reach `extra`.
+    """
     try:
+        cut = data.rfind(b"\n", 0, SAMPLE_BYTES) if len(data) > SAMPLE_BYTES else len(data)
+        sample = pl.read_ndjson(data[:cut], infer_schema_length=None)
+        if set(sample.columns) <= set(KNOWN):
+            return pl.read_ndjson(data, schema=KNOWN)
+        overrides = {k: t for k, t in KNOWN.items() if f'"{k}"'.encode() in data}
         return pl.read_ndjson(data, schema_overrides=overrides,
-                              infer_schema_length=SAMPLE_LINES)
+                              infer_schema_length=None)
     except Exception:  # polars raises several kinds for bad JSON; the careful path decides
         return None
 
@@ -274,12 +291,16 @@ def _convert_and_store(ctx: LoadContext, frame: pl.DataFrame, raw_line, state) -
     if casts:  # a column polars read as all-null keeps the Null type
         frame = frame.with_columns(casts)
     time = pl.col("time")
-    ts = (
-        pl.when(time.str.contains(_RFC3339))
-        .then(time.str.replace(r"[Zz]$", "+00:00").str.replace("t", "T", literal=True)
-              .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us"))
-        .dt.convert_time_zone("UTC")
-    )
+    valid = time.str.contains(_RFC3339)
+    all_z = bool(frame.select(time.str.ends_with("Z").or_(time.is_null()).all()).item())
+    if all_z:  # the usual case, as the spec recommends: one cheap strptime
+        parsed = time.str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%S%.fZ",
+                                   strict=False)
+    else:
+        parsed = (time.str.replace(r"[Zz]$", "+00:00").str.replace("t", "T", literal=True)
+                  .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
+                  .dt.convert_time_zone("UTC"))
+    ts = pl.when(valid).then(parsed)
     checks = [
         pl.when(pl.col("schema").is_null()).then(pl.lit("field schema is missing")),
         pl.when(pl.col("schema") != MARKER).then(pl.format(
