@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import polars as pl
 
 from forensics.loaders.agent.common import ENTRIES, ENTRY, INT32_MAX, INT32_MIN, OUTPUT_CAP
 from forensics.loaders.base import LoadContext
-from forensics.loaders.reading import Block, Run, iter_blocks, split_runs
+from forensics.loaders.reading import Block, Run, iter_blocks, prefetch, split_runs
 
 MARKER = "forensics.agent/1"
 DEFAULT_FRAMEWORK = "forensics-jsonl"
@@ -63,7 +64,15 @@ class AgentJsonl:
         return 1.0 if seen else 0.0
 
     def load(self, ctx: LoadContext) -> None:
+        # Parse and convert in a thread, one block ahead, while DuckDB writes the previous
+        # block: one streamed INSERT for the whole file (see ARCHITECTURE.md).
         state = {"truncated": 0}
+        ctx.insert_stream("agent_actions", prefetch(self._frames(ctx, state)))
+        if state["truncated"]:
+            ctx.note(f"{state['truncated']} outputs longer than {OUTPUT_CAP} characters were "
+                     "cut to an excerpt of that length")
+
+    def _frames(self, ctx: LoadContext, state: dict[str, int]) -> Iterator[pl.DataFrame]:
         for block in iter_blocks(ctx.path):
             ctx.lines_read += block.n_lines
             intact = _damaged_tail(ctx, block)
@@ -73,12 +82,12 @@ class AgentJsonl:
                 if run.special:
                     _count_blank(ctx, run.data)
                     continue
-                self._load_run(ctx, run, state)
-        if state["truncated"]:
-            ctx.note(f"{state['truncated']} outputs longer than {OUTPUT_CAP} characters were "
-                     "cut to an excerpt of that length")
+                frame = self._load_run(ctx, run, state)
+                if frame is not None and frame.height:
+                    yield frame
 
-    def _load_run(self, ctx: LoadContext, run: Run, state: dict[str, int]) -> None:
+    def _load_run(self, ctx: LoadContext, run: Run, state: dict[str, int]
+                  ) -> pl.DataFrame | None:
         lines: list[bytes] = []
 
         def raw_line(line_no: int) -> bytes:
@@ -97,8 +106,9 @@ class AgentJsonl:
                 frame = None
         if frame is None:
             frame = _read_careful(ctx, run)
-        if frame.height:
-            _convert_and_store(ctx, frame, raw_line, state)
+        if frame.height == 0:
+            return None
+        return _convert(ctx, frame, raw_line, state)
 
 
 def _damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
@@ -283,7 +293,9 @@ def _extra_entries(frame: pl.DataFrame, ok: pl.Series) -> pl.Series:
                                       maintain_order="left")["e"]
 
 
-def _convert_and_store(ctx: LoadContext, frame: pl.DataFrame, raw_line, state) -> None:
+def _convert(ctx: LoadContext, frame: pl.DataFrame, raw_line: Callable[[int], bytes],
+             state: dict[str, int]) -> pl.DataFrame:
+    """Validated rows typed like agent_actions; bad rows become rejects here."""
     missing = [pl.lit(None, dtype=t).alias(c) for c, t in KNOWN.items() if c not in frame.columns]
     if missing:
         frame = frame.with_columns(missing)
@@ -325,7 +337,7 @@ def _convert_and_store(ctx: LoadContext, frame: pl.DataFrame, raw_line, state) -
     good = checked.with_columns(extra.alias("__extra")).filter(ok)
     output = pl.col("output")
     state["truncated"] += int(good.select((output.str.len_chars() > OUTPUT_CAP).sum()).item())
-    out = good.select(
+    return good.select(
         pl.col(_LINE),
         pl.col("__ts").alias("ts"),
         pl.col("__ts").is_not_null().alias("ts_is_absolute"),
@@ -343,7 +355,6 @@ def _convert_and_store(ctx: LoadContext, frame: pl.DataFrame, raw_line, state) -
         output.str.slice(0, OUTPUT_CAP).alias("output_excerpt"),
         pl.col("__extra").alias("extra"),
     )
-    ctx.insert("agent_actions", out)
 
 
 __all__ = ["ENTRY", "MARKER", "AgentJsonl"]
