@@ -9,6 +9,7 @@ format claims another family's files.
 from __future__ import annotations
 
 from forensics.errors import UnknownNameError
+from forensics.loaders import billing
 from forensics.loaders.agent import AgentJsonl, OpenHandsEvents, SweAgentTrajectory
 from forensics.loaders.base import Format, LoadContext, LoadOptions
 from forensics.loaders.ledger import (
@@ -20,7 +21,6 @@ from forensics.loaders.ledger import (
     P2PoolPayouts,
 )
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
-from forensics.loaders import billing
 
 FORMATS: tuple[Format, ...] = (
     ZeekTsv(),

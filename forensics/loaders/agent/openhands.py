@@ -51,7 +51,8 @@ class OpenHandsEvents:
 
     name = "openhands-events"
     family = "agent"
-    description = "OpenHands event stream (JSON list of events: id, timestamp, source, action|observation)"
+    description = ("OpenHands event stream (JSON list of events: id, timestamp, source, "
+                   "action|observation)")
 
     def sniff(self, path: str, head: bytes) -> float:
         body = json_head(head)

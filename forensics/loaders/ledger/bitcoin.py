@@ -52,7 +52,8 @@ class EsploraTransactions:
 
     name = "esplora-tx-json"
     family = "ledger"
-    description = "Bitcoin transactions as esplora/mempool.space JSON (vin with prevout, vout, fee, status)"
+    description = ("Bitcoin transactions as esplora/mempool.space JSON (vin with prevout, "
+                   "vout, fee, status)")
 
     def sniff(self, path: str, head: bytes) -> float:
         body = json_head(head)

@@ -219,7 +219,8 @@ def _site_rows(kind: str, frame: pl.DataFrame, fields: list[str], chain: str, as
         pl.when(block.is_null()).then(pl.format(
             "field Blockno: '{}' is not a block number", pl.col("Blockno"))),
         pl.when(~pl.col(hash_col).str.contains(r"^0x[0-9a-fA-F]{64}$")).then(pl.format(
-            f"field {hash_col}: '{{}}' is not a transaction hash", pl.col(hash_col).str.slice(0, 80))),
+            f"field {hash_col}: '{{}}' is not a transaction hash",
+            pl.col(hash_col).str.slice(0, 80))),
         *_common_checks({"From": src, to_name: dst}),
     ]
     used = {hash_col, "Blockno", "UnixTimestamp", "From", to_name}

@@ -37,7 +37,8 @@ class BinanceStatement:
 
     name = "binance-statement-csv"
     family = "ledger"
-    description = "Binance account statement CSV (UTC_Time, Account, Operation, Coin, Change, Remark)"
+    description = ("Binance account statement CSV (UTC_Time, Account, Operation, Coin, "
+                   "Change, Remark)")
 
     def sniff(self, path: str, head: bytes) -> float:
         fields = header_fields(head)

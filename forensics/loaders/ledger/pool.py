@@ -49,7 +49,8 @@ class P2PoolPayouts:
 
     name = "p2pool-payouts-csv"
     family = "ledger"
-    description = "Monero P2Pool payouts CSV (Db4E Date,Total running totals; p2pool.observer payouts)"
+    description = ("Monero P2Pool payouts CSV (Db4E Date,Total running totals; "
+                   "p2pool.observer payouts)")
 
     def sniff(self, path: str, head: bytes) -> float:
         fields = header_fields(head)
