@@ -50,18 +50,23 @@ class AgentJsonl:
     description = 'Agent actions as JSONL, one per line, each with "schema": "forensics.agent/1"'
 
     def sniff(self, path: str, head: bytes) -> float:
+        """Claim only lines carrying the marker: all of them (1.0), or most of them (0.9),
+        so that a few damaged lines at the top do not make the file unrecognisable."""
         lines = head.split(b"\n")
         if len(head) >= 65536 and len(lines) > 1:
             lines = lines[:-1]  # the last line may be cut off by the head's end
-        seen = 0
+        seen = marked = 0
         for line in lines[:200]:
             line = line.strip()
             if not line:
                 continue
-            if not line.startswith(b"{") or not _MARKER_RE.search(line):
-                return 0.0
             seen += 1
-        return 1.0 if seen else 0.0
+            marked += bool(line.startswith(b"{") and _MARKER_RE.search(line))
+        if not marked:
+            return 0.0
+        if marked == seen:
+            return 1.0
+        return 0.9 if marked * 2 > seen else 0.0
 
     def load(self, ctx: LoadContext) -> None:
         # Parse and convert in a thread, one block ahead, while DuckDB writes the previous
@@ -231,10 +236,11 @@ def _as_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
         return col
     if isinstance(dtype, pl.Struct):
-        return col.struct.json_encode()
+        return pl.when(col.is_not_null()).then(col.struct.json_encode())
     if isinstance(dtype, (pl.List, pl.Array)):
         # Wrap in a one-field struct to JSON-encode, then strip the wrapper.
-        return pl.struct(col.alias("v")).struct.json_encode().str.slice(5).str.head(-1)
+        return pl.when(col.is_not_null()).then(
+            pl.struct(col.alias("v")).struct.json_encode().str.slice(5).str.head(-1))
     if dtype == pl.Boolean:
         return pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
     return col.cast(pl.String)
@@ -319,6 +325,8 @@ def _convert(ctx: LoadContext, frame: pl.DataFrame, raw_line: Callable[[int], by
             "field schema: '{}' is not '" + MARKER + "'", pl.col("schema").str.slice(0, 80))),
         *[pl.when(pl.col(f).is_null()).then(pl.lit(f"field {f} is missing")) for f in REQUIRED
           if f != "schema"],
+        *[pl.when(pl.col(f) == "").then(pl.lit(f"field {f} is empty"))
+          for f in ("run", "trajectory", "actor", "type")],
         pl.when((pl.col("step") < 0) | (pl.col("step") > INT32_MAX)).then(pl.format(
             "field step: {} is outside 0..2147483647", pl.col("step"))),
         pl.when((pl.col("exit_code") < INT32_MIN) | (pl.col("exit_code") > INT32_MAX)).then(
