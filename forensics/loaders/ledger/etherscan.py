@@ -124,7 +124,8 @@ class _EtherscanCsv:
                     ctx.note(f"wallet {state['wallet']} is the address on every row of the "
                              "export; direction is relative to it")
                 else:
-                    ctx.note("no address is on every row: wallet and direction left NULL")
+                    ctx.note("no single address is on every row: wallet and direction left "
+                             "NULL (set the load option extra 'wallet' to say whose it is)")
             if self.kind == "internal":
                 frame = _internal_extra_field(ctx, frame, fields)
             build = _api_rows if api else _site_rows
@@ -160,22 +161,23 @@ def _internal_extra_field(ctx: LoadContext, frame: pl.DataFrame, fields: list[st
 
 
 def _find_wallet(frame: pl.DataFrame, fields: list[str]) -> str | None:
+    """The one address on every row (as sender or recipient), as written; None when no
+    address is, or when two are (a one-row export, or two wallets trading only with each
+    other): then the export does not say whose it is."""
     src = _pick(fields, "From", "from")
     dst = _pick(fields, "To", "TxTo", "to")
     if not src or not dst or frame.height == 0:
         return None
-    both = pl.concat([frame[src], frame[dst]]).str.to_lowercase()
-    top = both.filter(both != "").value_counts(sort=True)
-    if top.height == 0:
+    s, d = frame[src].str.to_lowercase(), frame[dst].str.to_lowercase()
+    both = pl.concat([s, d])
+    top = both.filter(both != "").value_counts(sort=True).head(2)
+    on_every = [c for c in top[top.columns[0]].to_list() if ((s == c) | (d == c)).all()]
+    if len(on_every) != 1:
         return None
-    candidate = top.row(0)[0]
-    on_every = ((frame[src].str.to_lowercase() == candidate)
-                | (frame[dst].str.to_lowercase() == candidate)).all()
-    if not on_every:
-        return None
-    written = frame.filter(frame[src].str.to_lowercase() == candidate)[src]
+    candidate = on_every[0]
+    written = frame.filter(s == candidate)[src]
     if written.len() == 0:
-        written = frame.filter(frame[dst].str.to_lowercase() == candidate)[dst]
+        written = frame.filter(d == candidate)[dst]
     return str(written[0])
 
 
