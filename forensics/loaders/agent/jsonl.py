@@ -276,13 +276,13 @@ def _extra_entries(frame: pl.DataFrame, ok: pl.Series) -> pl.Series:
     if texts.null_count() < n:
         objects = (texts.str.starts_with("{") & ok).fill_null(False)
         try:
-            decoded = pl.select(pl.when(objects).then(texts)).to_series().str.json_decode(
-                infer_schema_length=None)
+            # Decode only the objects (most rows usually have none), keeping their row.
+            decoded = texts.filter(objects).str.json_decode(infer_schema_length=None)
             if not isinstance(decoded.dtype, pl.Struct):
                 raise TypeError("extra did not decode to objects")
             parts = decoded.struct.unnest()
             if parts.width:
-                parts = parts.with_columns(indexed["__i"])
+                parts = parts.with_columns(indexed["__i"].filter(objects))
                 pieces.append(_long(parts, [c for c in parts.columns if c != "__i"]))
         except Exception:  # values of mixed types polars cannot unify: decode in Python
             rows = [(i, k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
@@ -336,11 +336,14 @@ def _convert(ctx: LoadContext, frame: pl.DataFrame, raw_line: Callable[[int], by
         pl.when(pl.col("extra").is_not_null() & ~pl.col("extra").str.starts_with("{")).then(
             pl.lit("field extra: not a JSON object")),
     ]
-    checked = frame.with_columns(ts.alias("__ts"), pl.coalesce(checks).alias("__reason"))
-    bad = checked.filter(pl.col("__reason").is_not_null())
-    for line_no, why in bad.select(_LINE, "__reason").iter_rows():
-        ctx.reject(line_no, why, raw_line(line_no))
-    ok = checked["__reason"].is_null()
+    # Two passes: one cheap boolean for every row, the reasons only for the rows it flags.
+    fine = [c.is_null() for c in checks]
+    checked = frame.with_columns(ts.alias("__ts"), pl.all_horizontal(fine).alias("__ok"))
+    ok = checked["__ok"]
+    if not ok.all():
+        bad = checked.filter(~pl.col("__ok")).select(_LINE, pl.coalesce(checks).alias("why"))
+        for line_no, why in bad.iter_rows():
+            ctx.reject(line_no, why, raw_line(line_no))
     extra = _extra_entries(checked, ok)
     good = checked.with_columns(extra.alias("__extra")).filter(ok)
     output = pl.col("output")
