@@ -18,9 +18,16 @@ its header names: an unnamed field between `ErrCode` and `Type`. Such rows are r
 `Type` taken from the last field and the unnamed one kept in extra (`unnamed_field`), not
 rejected; rows with exactly the header's count are read as named.
 
+`fee` on normal transactions is the transaction's fee as the export gives it (website:
+`TxnFee(ETH)`; API: gasUsed * gasPrice), paid by `from_address`, also on rows where the
+wallet received; token and internal transfers carry no fee of their own (NULL). `status` is
+'failed' when the website's Status/ErrCode or the API's isError/txreceipt_status say so:
+a failed transaction moved no value but still paid its fee.
+
 Direction and `wallet`: the exported address appears on every row (as sender or
 recipient); the loader finds it (or takes the load option extra `wallet`) and sets
-direction in/out/self. Addresses are compared case-insensitively (hex) but stored exactly
+direction in/out/self. When two addresses are on every row (a one-row file) it does not
+guess: wallet and direction stay NULL, with a note. Addresses are compared case-insensitively (hex) but stored exactly
 as written.
 """
 
