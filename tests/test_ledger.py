@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -574,7 +573,3 @@ def test_not_ledgers_are_documented_in_manifest():
     assert "stratumJobs" in notes["mempool_ws_stratum_jobs.json"]
     assert "mining/pools" in notes["mempool_mining_pools_1w.json"]
     assert "'blocks'" in notes["mempool_ws_blocks.json"]
-
-
-def test_corpus_path_is_real():
-    assert Path(CORPUS).is_dir() or pytest.skip("corpus absent")

@@ -27,8 +27,8 @@ a failed transaction moved no value but still paid its fee.
 Direction and `wallet`: the exported address appears on every row (as sender or
 recipient); the loader finds it (or takes the load option extra `wallet`) and sets
 direction in/out/self. When two addresses are on every row (a one-row file) it does not
-guess: wallet and direction stay NULL, with a note. Addresses are compared case-insensitively (hex) but stored exactly
-as written.
+guess: wallet and direction stay NULL, with a note. Addresses are compared
+case-insensitively (hex) but stored exactly as written.
 """
 
 from __future__ import annotations
