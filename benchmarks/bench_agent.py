@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,8 @@ def main() -> None:
           f"peak RSS {r['peak_rss_mb']:.0f} MB (this process: "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
     print("target >= 300,000 rows/s:", "met" if rate >= 300_000 else "NOT met")
+    if args.keep is None:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
