@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from forensics.errors import UnknownNameError
 from forensics.loaders import billing
+from forensics.loaders.agent import AgentJsonl, OpenHandsEvents, SweAgentTrajectory
 from forensics.loaders.base import Format, LoadContext, LoadOptions
 from forensics.loaders.firewall import (
     AwsVpcFlow,
@@ -30,6 +31,14 @@ from forensics.loaders.gpu import (
     NvidiaSmiXml,
     PrometheusRangeJson,
     PrometheusText,
+)
+from forensics.loaders.ledger import (
+    BinanceStatement,
+    EsploraTransactions,
+    EtherscanErc20,
+    EtherscanInternal,
+    EtherscanTxlist,
+    P2PoolPayouts,
 )
 from forensics.loaders.zeek import ZeekJson, ZeekTsv
 
@@ -60,6 +69,15 @@ FORMATS: tuple[Format, ...] = (
     AzureNsgFlow(),
     PanOs(),
     FirewallMapping(),
+    SweAgentTrajectory(),
+    OpenHandsEvents(),
+    AgentJsonl(),
+    EtherscanTxlist(),
+    EtherscanErc20(),
+    EtherscanInternal(),
+    EsploraTransactions(),
+    P2PoolPayouts(),
+    BinanceStatement(),
 )
 
 SNIFF_THRESHOLD = 0.5

@@ -1,0 +1,371 @@
+"""forensics-agent-jsonl: our own one-action-per-line format (docs/agent_jsonl.md).
+
+For RL rollouts and agent frameworks that write no usable log of their own. Every line is
+one JSON object carrying the marker `"schema": "forensics.agent/1"`, which is what the
+sniffer keys on, so this format never claims somebody else's JSONL.
+
+Fast path first, careful path second (as in zeek.py): a block of lines goes to polars'
+NDJSON reader in one call and is validated with vectorised expressions; only when the
+bulk read fails (invalid JSON or UTF-8, a field of the wrong JSON type, an over-long line)
+are that block's lines parsed one by one, so each bad line becomes a reject with its line
+number and the good lines around it still load.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import polars as pl
+
+from forensics.loaders.agent.common import ENTRIES, ENTRY, INT32_MAX, INT32_MIN, OUTPUT_CAP
+from forensics.loaders.base import LoadContext
+from forensics.loaders.reading import Block, Run, iter_blocks, prefetch, split_runs
+
+MARKER = "forensics.agent/1"
+DEFAULT_FRAMEWORK = "forensics-jsonl"
+_LINE = "line_no"
+_MARKER_RE = re.compile(rb'"schema"\s*:\s*"forensics\.agent/[0-9]+"')
+
+# Field -> polars type of the bulk read. Every other top-level field goes to `extra`.
+STRING_FIELDS = ("schema", "time", "run", "trajectory", "host", "actor", "type", "command",
+                 "tool", "target", "output", "framework")
+INT_FIELDS = ("step", "exit_code")
+KNOWN: dict[str, pl.DataType] = {
+    **{f: pl.String() for f in STRING_FIELDS},
+    **{f: pl.Int64() for f in INT_FIELDS},
+    "extra": pl.String(),
+}
+REQUIRED = ("schema", "run", "trajectory", "step", "actor", "type")
+_RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+
+
+class AgentJsonl:
+    """forensics-agent-jsonl (one action per line, marker "schema": "forensics.agent/1")."""
+
+    name = "forensics-agent-jsonl"
+    family = "agent"
+    description = 'Agent actions as JSONL, one per line, each with "schema": "forensics.agent/1"'
+
+    def sniff(self, path: str, head: bytes) -> float:
+        """Claim only lines carrying the marker: all of them (1.0), or most of them (0.9),
+        so that a few damaged lines at the top do not make the file unrecognisable."""
+        lines = head.split(b"\n")
+        if len(head) >= 65536 and len(lines) > 1:
+            lines = lines[:-1]  # the last line may be cut off by the head's end
+        seen = marked = 0
+        for line in lines[:200]:
+            line = line.strip()
+            if not line:
+                continue
+            seen += 1
+            marked += bool(line.startswith(b"{") and _MARKER_RE.search(line))
+        if not marked:
+            return 0.0
+        if marked == seen:
+            return 1.0
+        return 0.9 if marked * 2 > seen else 0.0
+
+    def load(self, ctx: LoadContext) -> None:
+        # Parse and convert in a thread, one block ahead, while DuckDB writes the previous
+        # block: one streamed INSERT for the whole file (see ARCHITECTURE.md).
+        state = {"truncated": 0}
+        ctx.insert_stream("agent_actions", prefetch(self._frames(ctx, state)))
+        if state["truncated"]:
+            ctx.note(f"{state['truncated']} outputs longer than {OUTPUT_CAP} characters were "
+                     "cut to an excerpt of that length")
+
+    def _frames(self, ctx: LoadContext, state: dict[str, int]) -> Iterator[pl.DataFrame]:
+        for block in iter_blocks(ctx.path):
+            ctx.lines_read += block.n_lines
+            intact = _damaged_tail(ctx, block)
+            if intact is None:
+                continue
+            for run in split_runs(intact, None):
+                if run.special:
+                    _count_blank(ctx, run.data)
+                    continue
+                frame = self._load_run(ctx, run, state)
+                if frame is not None and frame.height:
+                    yield frame
+
+    def _load_run(self, ctx: LoadContext, run: Run, state: dict[str, int]
+                  ) -> pl.DataFrame | None:
+        lines: list[bytes] = []
+
+        def raw_line(line_no: int) -> bytes:
+            if not lines:
+                lines.extend(run.data.split(b"\n"))
+            return lines[line_no - run.first_line]
+
+        frame = None
+        if b"\r" not in run.data and not _has_long_line(run.data, ctx.options.max_line_bytes):
+            frame = _read_bulk(run.data)
+            if frame is not None and frame.height == run.n_lines:
+                frame = frame.with_columns(
+                    pl.int_range(run.first_line, run.first_line + run.n_lines,
+                                 dtype=pl.Int64).alias(_LINE))
+            else:
+                frame = None
+        if frame is None:
+            frame = _read_careful(ctx, run)
+        if frame.height == 0:
+            return None
+        return _convert(ctx, frame, raw_line, state)
+
+
+def _damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
+    if block.damage is None:
+        return block
+    cut = block.data.rfind(b"\n")
+    ctx.reject(block.first_line + block.n_lines - 1,
+               f"{block.damage}; this line is the incomplete text before the damage",
+               block.data[cut + 1:])
+    if cut < 0:
+        return None
+    return Block(block.data[:cut], block.first_line, block.n_lines - 1)
+
+
+def _count_blank(ctx: LoadContext, line: bytes) -> bool:
+    if line.strip(b" \t\r") == b"":
+        ctx.blank_lines += 1
+        return True
+    return False
+
+
+def _has_long_line(data: bytes, limit: int) -> bool:
+    """Whether a line is longer than `limit`, without splitting the block.
+
+    Such a line covers a whole aligned window of limit/2 bytes, so only a window with no
+    newline in it (rare) calls for the exact check.
+    """
+    if len(data) <= limit:
+        return False
+    half = max(limit // 2, 1)
+    for start in range(0, len(data), half):
+        if data.find(b"\n", start, start + half) < 0 and start + half <= len(data):
+            return max(map(len, data.split(b"\n"))) > limit
+    return False
+
+
+SAMPLE_BYTES = 256 << 10
+"""Leading bytes (whole lines) of each block checked for top-level fields outside the spec."""
+
+
+def _read_bulk(data: bytes) -> pl.DataFrame | None:
+    """The block read with the spec's field types; None when the careful path must decide.
+
+    Known fields are read with fixed types, so a known field is never missed however late
+    it first appears. Fields outside the spec are looked for in the block's first
+    SAMPLE_BYTES; if any is there, the block is read with inferred columns so they
+    reach `extra`.
+    """
+    try:
+        cut = data.rfind(b"\n", 0, SAMPLE_BYTES) if len(data) > SAMPLE_BYTES else len(data)
+        sample = pl.read_ndjson(data[:cut], infer_schema_length=None)
+        if set(sample.columns) <= set(KNOWN):
+            return pl.read_ndjson(data, schema=KNOWN)
+        overrides = {k: t for k, t in KNOWN.items() if f'"{k}"'.encode() in data}
+        return pl.read_ndjson(data, schema_overrides=overrides,
+                              infer_schema_length=None)
+    except Exception:  # polars raises several kinds for bad JSON; the careful path decides
+        return None
+
+
+def _read_careful(ctx: LoadContext, run: Run) -> pl.DataFrame:
+    """Line by line: reject what is not a well-typed object, keep the rest as records."""
+    records: list[dict[str, Any]] = []
+    limit = ctx.options.max_line_bytes
+    for i, line in enumerate(run.data.split(b"\n")):
+        line_no = run.first_line + i
+        line = line.removesuffix(b"\r")
+        if _count_blank(ctx, line):
+            continue
+        if len(line) > limit:
+            ctx.reject(line_no, f"line is {len(line)} bytes, over the limit of {limit}", line)
+            continue
+        try:
+            obj = json.loads(line)
+        except UnicodeDecodeError as exc:
+            ctx.reject(line_no, f"not valid UTF-8 at byte {exc.start}", line)
+            continue
+        except ValueError as exc:
+            ctx.reject(line_no, f"not valid JSON (truncated or damaged line?): {exc}", line)
+            continue
+        if not isinstance(obj, dict):
+            ctx.reject(line_no, f"a JSON {type(obj).__name__}, not an object", line)
+            continue
+        record, why = _record(obj)
+        if record is None:
+            ctx.reject(line_no, why or "unusable line", line)
+            continue
+        record[_LINE] = line_no
+        records.append(record)
+    schema = {**KNOWN, _LINE: pl.Int64()}
+    return pl.DataFrame(records, schema=schema) if records else pl.DataFrame(schema=schema)
+
+
+def _record(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """Type-check one object the way the bulk reader would; unknown fields join extra."""
+    out: dict[str, Any] = {}
+    for name in STRING_FIELDS:
+        value = obj.get(name)
+        if isinstance(value, (dict, list)):
+            return None, f"field {name}: a JSON {type(value).__name__}, not a string"
+        out[name] = value if value is None or isinstance(value, str) else json.dumps(value)
+    for name in INT_FIELDS:
+        value = obj.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return None, f"field {name}: {json.dumps(value)[:80]} is not an integer"
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            return None, f"field {name}: {value} is out of range"
+        out[name] = value
+    extra = obj.get("extra")
+    if extra is not None and not isinstance(extra, dict):
+        return None, f"field extra: a JSON {type(extra).__name__}, not an object"
+    merged = dict(extra or {})
+    merged.update({k: v for k, v in obj.items() if k not in KNOWN})
+    out["extra"] = json.dumps(merged, ensure_ascii=False) if merged else None
+    return out, None
+
+
+def _as_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A JSON value decoded by polars back to text: strings as they are, others as JSON."""
+    if dtype == pl.String:
+        return col
+    if isinstance(dtype, pl.Struct):
+        return pl.when(col.is_not_null()).then(col.struct.json_encode())
+    if isinstance(dtype, (pl.List, pl.Array)):
+        # Wrap in a one-field struct to JSON-encode, then strip the wrapper.
+        return pl.when(col.is_not_null()).then(
+            pl.struct(col.alias("v")).struct.json_encode().str.slice(5).str.head(-1))
+    if dtype == pl.Boolean:
+        return pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
+    return col.cast(pl.String)
+
+
+def _long(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """(row, key, value) for every non-null cell of `columns`, values as text.
+
+    Building MAP entries in long form and grouping is ~40x faster than concat_list over
+    per-column structs, which matters at a million rows.
+    """
+    return pl.concat([
+        frame.select(pl.col("__i"), pl.lit(c).alias("key"),
+                     _as_text(pl.col(c), frame.schema[c]).alias("value"))
+        .filter(pl.col("value").is_not_null())
+        for c in columns
+    ], how="vertical")
+
+
+def _extra_entries(frame: pl.DataFrame, ok: pl.Series) -> pl.Series:
+    """`extra` objects (JSON text) plus unknown top-level fields as key/value entries.
+
+    Rows with neither get NULL (no map), not an empty map.
+    """
+    n = frame.height
+    unknown = [c for c in frame.columns if c not in KNOWN and c != _LINE and
+               not c.startswith("__")]
+    indexed = frame.with_columns(pl.int_range(0, n, dtype=pl.Int64).alias("__i"))
+    pieces: list[pl.DataFrame] = []
+    if unknown:
+        pieces.append(_long(indexed, unknown))
+    texts = frame["extra"]
+    if texts.null_count() < n:
+        objects = (texts.str.starts_with("{") & ok).fill_null(False)
+        try:
+            # Decode only the objects (most rows usually have none), keeping their row.
+            decoded = texts.filter(objects).str.json_decode(infer_schema_length=None)
+            if not isinstance(decoded.dtype, pl.Struct):
+                raise TypeError("extra did not decode to objects")
+            parts = decoded.struct.unnest()
+            if parts.width:
+                parts = parts.with_columns(indexed["__i"].filter(objects))
+                pieces.append(_long(parts, [c for c in parts.columns if c != "__i"]))
+        except Exception:  # values of mixed types polars cannot unify: decode in Python
+            rows = [(i, k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+                    for i, (t, o) in enumerate(zip(texts.to_list(), objects.to_list(),
+                                                   strict=True)) if t and o
+                    for k, v in json.loads(t).items() if v is not None]
+            pieces.append(pl.DataFrame(rows, schema={"__i": pl.Int64, "key": pl.String,
+                                                     "value": pl.String}, orient="row"))
+    if not pieces:
+        return pl.Series("e", [], dtype=ENTRIES).extend_constant(None, n)
+    grouped = pl.concat(pieces).group_by("__i", maintain_order=True).agg(
+        pl.struct("key", "value").alias("e"))
+    return indexed.select("__i").join(grouped, on="__i", how="left",
+                                      maintain_order="left")["e"]
+
+
+def _convert(ctx: LoadContext, frame: pl.DataFrame, raw_line: Callable[[int], bytes],
+             state: dict[str, int]) -> pl.DataFrame:
+    """Validated rows typed like agent_actions; bad rows become rejects here."""
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in KNOWN.items() if c not in frame.columns]
+    if missing:
+        frame = frame.with_columns(missing)
+    casts = [pl.col(c).cast(t) for c, t in KNOWN.items() if frame.schema[c] != t]
+    if casts:  # a column polars read as all-null keeps the Null type
+        frame = frame.with_columns(casts)
+    time = pl.col("time")
+    valid = time.str.contains(_RFC3339)
+    all_z = bool(frame.select(time.str.ends_with("Z").or_(time.is_null()).all()).item())
+    if all_z:  # the usual case, as the spec recommends: one cheap strptime
+        parsed = time.str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%S%.fZ",
+                                   strict=False)
+    else:
+        parsed = (time.str.replace(r"[Zz]$", "+00:00").str.replace("t", "T", literal=True)
+                  .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
+                  .dt.convert_time_zone("UTC"))
+    ts = pl.when(valid).then(parsed)
+    checks = [
+        pl.when(pl.col("schema").is_null()).then(pl.lit("field schema is missing")),
+        pl.when(pl.col("schema") != MARKER).then(pl.format(
+            "field schema: '{}' is not '" + MARKER + "'", pl.col("schema").str.slice(0, 80))),
+        *[pl.when(pl.col(f).is_null()).then(pl.lit(f"field {f} is missing")) for f in REQUIRED
+          if f != "schema"],
+        *[pl.when(pl.col(f) == "").then(pl.lit(f"field {f} is empty"))
+          for f in ("run", "trajectory", "actor", "type")],
+        pl.when((pl.col("step") < 0) | (pl.col("step") > INT32_MAX)).then(pl.format(
+            "field step: {} is outside 0..2147483647", pl.col("step"))),
+        pl.when((pl.col("exit_code") < INT32_MIN) | (pl.col("exit_code") > INT32_MAX)).then(
+            pl.format("field exit_code: {} is not a 32-bit integer", pl.col("exit_code"))),
+        pl.when(time.is_not_null() & ts.is_null()).then(pl.format(
+            "field time: '{}' is not an RFC 3339 time", time.str.slice(0, 80))),
+        pl.when(pl.col("extra").is_not_null() & ~pl.col("extra").str.starts_with("{")).then(
+            pl.lit("field extra: not a JSON object")),
+    ]
+    # Two passes: one cheap boolean for every row, the reasons only for the rows it flags.
+    fine = [c.is_null() for c in checks]
+    checked = frame.with_columns(ts.alias("__ts"), pl.all_horizontal(fine).alias("__ok"))
+    ok = checked["__ok"]
+    if not ok.all():
+        bad = checked.filter(~pl.col("__ok")).select(_LINE, pl.coalesce(checks).alias("why"))
+        for line_no, why in bad.iter_rows():
+            ctx.reject(line_no, why, raw_line(line_no))
+    extra = _extra_entries(checked, ok)
+    good = checked.with_columns(extra.alias("__extra")).filter(ok)
+    output = pl.col("output")
+    state["truncated"] += int(good.select((output.str.len_chars() > OUTPUT_CAP).sum()).item())
+    return good.select(
+        pl.col(_LINE),
+        pl.col("__ts").alias("ts"),
+        pl.col("__ts").is_not_null().alias("ts_is_absolute"),
+        pl.col("framework").fill_null(DEFAULT_FRAMEWORK).alias("framework"),
+        pl.col("run").alias("run_id"),
+        pl.col("trajectory").alias("trajectory_id"),
+        pl.col("step").cast(pl.Int32),
+        pl.col("host"),
+        pl.col("actor"),
+        pl.col("type").alias("action_type"),
+        pl.col("command"),
+        pl.col("tool").alias("tool_name"),
+        pl.col("target"),
+        pl.col("exit_code").cast(pl.Int32),
+        output.str.slice(0, OUTPUT_CAP).alias("output_excerpt"),
+        pl.col("__extra").alias("extra"),
+    )
+
+
+__all__ = ["ENTRY", "MARKER", "AgentJsonl"]
