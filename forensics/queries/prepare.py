@@ -37,6 +37,9 @@ MACROS = [
     """CREATE OR REPLACE TEMP MACRO domain_suffixes(d) AS
         list_transform(range(1, len(string_split(rtrim(lower(d), '.'), '.')) + 1),
                        lambda i: array_to_string(string_split(rtrim(lower(d), '.'), '.')[i:], '.'))""",
+    # a cheap RE2 pre-filter before the (Python) wallet_addresses UDF: candidates only
+    f"""CREATE OR REPLACE TEMP MACRO maybe_wallet(t) AS
+        regexp_matches(t, '{wallets.SQL_PREFILTER}')""",
     # robust z-score (Iglewicz and Hoaglin): 0.6745 (x - median) / MAD
     """CREATE OR REPLACE TEMP MACRO robust_z(x, med, mad) AS
         CASE WHEN mad > 0 THEN 0.6745 * (x - med) / mad
