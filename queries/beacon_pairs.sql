@@ -67,10 +67,15 @@ WITH conns AS (
 span AS (
     SELECT min(t) AS t0, greatest(max(t) - min(t), 1) AS secs FROM conns
 ),
+candidates AS (
+    -- a cheap count first: most pairs of a large case have only a few connections
+    SELECT src, dst FROM conns GROUP BY src, dst HAVING count(*) >= $min_connections
+),
 pairs AS (
     -- enough distinct times to say anything, and not an allowlisted destination
     SELECT c.src, c.dst, any_value(d.scope) AS dst_scope
-    FROM conns c JOIN addr_scope d ON d.ip = c.dst
+    FROM conns c SEMI JOIN candidates k ON k.src = c.src AND k.dst = c.dst
+    JOIN addr_scope d ON d.ip = c.dst
     WHERE $include_allowed OR d.scope <> 'allowed_egress'
     GROUP BY c.src, c.dst
     HAVING count(DISTINCT c.t) >= $min_connections

@@ -45,20 +45,28 @@
 WITH pairs AS (
     SELECT src_ip AS src, dst_ip AS dst, min(ts) AS ts_start, max(ts) AS ts_end,
            sum(coalesce(bytes_out, 0))::UBIGINT AS bytes_out,
-           sum(coalesce(bytes_in, 0))::UBIGINT AS bytes_in, count(*) AS connections,
-           list_sort(list_distinct(list(dst_port)))[1:10] AS ports,
-           evidence_list(source, evidence_id, line_no, ts) AS evidence
+           sum(coalesce(bytes_in, 0))::UBIGINT AS bytes_in, count(*) AS connections
     FROM flows
     WHERE coalesce(action, 'allow') NOT IN ('deny', 'drop', 'reject', 'unanswered')
     GROUP BY src_ip, dst_ip
     HAVING sum(coalesce(bytes_out, 0)) >= $min_bytes
 ),
-scored AS (
+kept AS (
     SELECT p.*, s.host_name,
            p.bytes_out >= $min_ratio * greatest(p.bytes_in, 1) AS one_way
     FROM pairs p
     JOIN addr_scope s ON s.ip = p.src AND list_contains($source_scopes, s.scope)
     JOIN addr_scope d ON d.ip = p.dst AND d.scope = 'external'
+),
+scored AS (
+    -- evidence only for the pairs that qualified
+    SELECT k.*, e.evidence, e.ports FROM kept k JOIN (
+        SELECT f.src_ip AS src, f.dst_ip AS dst,
+               evidence_list(f.source, f.evidence_id, f.line_no, f.ts) AS evidence,
+               list_sort(list_distinct(list(f.dst_port)))[1:10] AS ports
+        FROM flows f SEMI JOIN kept k ON k.src = f.src_ip AND k.dst = f.dst_ip
+        WHERE coalesce(f.action, 'allow') NOT IN ('deny', 'drop', 'reject', 'unanswered')
+        GROUP BY ALL) e USING (src, dst)
 )
 SELECT src AS host,
        'exfiltration' AS phase,

@@ -48,17 +48,25 @@ WITH pairs AS (
            count(*) AS connections, sum(coalesce(duration, 0)) / 3600 AS total_hours,
            max(coalesce(duration, 0)) / 3600 AS longest_hours,
            sum(coalesce(orig_bytes, 0))::UBIGINT AS bytes_out,
-           sum(coalesce(resp_bytes, 0))::UBIGINT AS bytes_in,
-           list_sort(list_distinct(list(id_resp_p)))[1:10] AS ports,
-           evidence_list('zeek_conn', evidence_id, line_no, ts) AS evidence
+           sum(coalesce(resp_bytes, 0))::UBIGINT AS bytes_in
     FROM zeek_conn
     WHERE ts IS NOT NULL AND id_orig_h IS NOT NULL AND id_resp_h IS NOT NULL
     GROUP BY id_orig_h, id_resp_h
     HAVING sum(coalesce(duration, 0)) >= $min_hours * 3600
 ),
+ev AS (
+    -- evidence only for the pairs that qualified (a top-50 list per pair of millions is costly)
+    SELECT c.id_orig_h AS src, c.id_resp_h AS dst,
+           evidence_list('zeek_conn', c.evidence_id, c.line_no, c.ts) AS evidence,
+           list_sort(list_distinct(list(c.id_resp_p)))[1:10] AS ports
+    FROM zeek_conn c SEMI JOIN pairs p ON p.src = c.id_orig_h AND p.dst = c.id_resp_h
+    WHERE c.ts IS NOT NULL
+    GROUP BY ALL
+),
 scoped AS (
-    SELECT p.*, d.scope AS dst_scope, s.host_name
+    SELECT p.*, ev.evidence, ev.ports, d.scope AS dst_scope, s.host_name
     FROM pairs p
+    JOIN ev USING (src, dst)
     JOIN addr_scope d ON d.ip = p.dst
     LEFT JOIN addr_scope s ON s.ip = p.src
     WHERE $include_allowed OR d.scope <> 'allowed_egress'
