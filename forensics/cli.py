@@ -61,6 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("--limit", type=int, default=100, help="rows to print as a table")
 
+    sub.add_parser("queries", help="list the prebuilt detections and questions")
+
+    query = sub.add_parser("query", help="run one prebuilt query (see `queries`)")
+    query.add_argument("name")
+    query.add_argument("--case", default="case.duckdb")
+    query.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                       help="set a query parameter (repeatable; lists comma-separated)")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.add_argument("--limit", type=int, default=100, help="rows to print as a table")
+    query.add_argument("--describe", action="store_true",
+                       help="print what the query does and its parameters, then exit")
+
     sub.add_parser("formats", help="list the formats the loaders read")
     sub.add_parser("schema", help="print the schema reference (Markdown)")
     return parser
@@ -90,6 +102,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_tables(args)
     if args.command == "sql":
         return _cmd_sql(args)
+    if args.command == "queries":
+        from forensics.queries import list_queries
+
+        rows = [(q.name, q.kind, q.phase, ",".join(q.attack), q.title) for q in list_queries()]
+        print(_table(["query", "kind", "phase", "att&ck", "title"], rows, width=90))
+        return EXIT_OK
+    if args.command == "query":
+        return _cmd_query(args)
     if args.command == "formats":
         from forensics.loaders import FORMATS
 
@@ -172,6 +192,46 @@ def _cmd_sql(args: argparse.Namespace) -> int:
         if frame.height > args.limit:
             print(f"... {frame.height - args.limit} more rows (use --limit or --format csv)")
     return EXIT_OK
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    import forensics
+    from forensics import queries
+    from forensics.queries.params import bind, parse_cli
+
+    if args.describe:
+        print(queries.describe(args.name))
+        return EXIT_OK
+    query = queries.get_query(args.name)
+    params = bind(query, parse_cli(args.param))  # bad parameters fail before the case opens
+    with forensics.open_case(args.case, read_only=True) as case:
+        result = queries.run_result(case, query, params)
+    for note in result.notes:
+        print(f"forensics: note: {note}", file=sys.stderr)
+    _print_frame(result.frame, args.format, args.limit)
+    return EXIT_OK
+
+
+def _print_frame(frame: object, fmt: str, limit: int) -> None:
+    """Write a polars frame as a table, CSV (nested columns as JSON) or JSON."""
+    import polars as pl
+
+    assert isinstance(frame, pl.DataFrame)
+    if fmt == "json":
+        print(json.dumps(frame.to_dicts(), default=str, indent=1))
+        return
+    nested = [c for c, t in frame.schema.items() if isinstance(t, (pl.List, pl.Struct))]
+    flat = frame.with_columns(
+        pl.col(c).map_elements(lambda v: json.dumps(v.to_list() if hasattr(v, "to_list") else v,
+                                                    default=str), return_dtype=pl.String)
+        for c in nested)
+    if fmt == "csv":
+        sys.stdout.write(flat.write_csv())
+        return
+    shown = flat.head(limit)
+    print(_table(flat.columns, [tuple(r) for r in shown.iter_rows()]))
+    if frame.height > limit:
+        print(f"... {frame.height - limit} more rows (use --limit or --format csv)")
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], width: int = 60) -> str:

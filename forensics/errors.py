@@ -34,11 +34,18 @@ class UnknownNameError(UsageError):
     def __init__(self, kind: str, name: str, valid: list[str]) -> None:
         super().__init__(
             f"unknown {kind} {name!r}",
-            hint=f"valid {kind}s: {', '.join(sorted(valid))}",
+            hint=f"valid {_plural(kind)}: {', '.join(sorted(valid)) or '(none)'}",
         )
         self.kind = kind
         self.name = name
         self.valid = sorted(valid)
+
+
+def _plural(kind: str) -> str:
+    """'query' -> 'queries', 'format' -> 'formats', 'parameter of query x' -> 'parameters of ...'."""
+    head, sep, tail = kind.partition(" ")
+    head = head[:-1] + "ies" if head.endswith("y") else head + "s"
+    return head + sep + tail
 
 
 class ConfigError(UsageError):
