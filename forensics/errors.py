@@ -42,7 +42,7 @@ class UnknownNameError(UsageError):
 
 
 def _plural(kind: str) -> str:
-    """'query' -> 'queries', 'format' -> 'formats', 'parameter of query x' -> 'parameters of ...'."""
+    """'query' -> 'queries', 'format' -> 'formats', 'parameter of q' -> 'parameters of q'."""
     head, sep, tail = kind.partition(" ")
     head = head[:-1] + "ies" if head.endswith("y") else head + "s"
     return head + sep + tail

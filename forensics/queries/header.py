@@ -26,11 +26,13 @@ EVIDENCE_TYPE = 'STRUCT("table" VARCHAR, evidence_id INTEGER, line_no BIGINT)[]'
 # The columns every finding row has, in this order, before a query's own columns.
 FINDING_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("host", "VARCHAR", "the address or account the finding is about"),
-    ("phase", "VARCHAR", "incident phase: access, recon, tunnel, mining, monetisation, exfiltration"),
+    ("phase", "VARCHAR",
+     "incident phase: access, recon, tunnel, mining, monetisation, exfiltration"),
     ("technique", "VARCHAR", "ATT&CK technique id(s), comma separated"),
     ("ts_start", "TIMESTAMPTZ", "first evidence time, UTC"),
     ("ts_end", "TIMESTAMPTZ", "last evidence time, UTC"),
-    ("score", "DOUBLE", "confidence from 0 (weak) to 1 (certain); the sum of the signal weights, capped at 1"),
+    ("score", "DOUBLE",
+     "confidence from 0 (weak) to 1 (certain); the sum of the signal weights, capped at 1"),
     ("severity", "VARCHAR", "low (< 0.4), medium (< 0.7) or high, from the score"),
     ("summary", "VARCHAR", "one line for the analyst"),
     ("signals", "VARCHAR[]", "names of the signals that fired"),

@@ -25,18 +25,20 @@ if TYPE_CHECKING:
 EVIDENCE_CAP = 50
 
 # Macros queries share. `evidence_list` keeps the first EVIDENCE_CAP rows by time (a top-n
-# aggregate: no full list is ever built); `finding_severity` is the one grading of scores.
+# aggregate: no full list is ever built; rows without a time, such as an unconfirmed
+# transaction, sort last but still count); `finding_severity` is the one grading of scores.
 MACROS = [
     f"""CREATE OR REPLACE TEMP MACRO evidence_list(tbl, eid, line, t) AS
         min_by({{'table': tbl::VARCHAR, 'evidence_id': eid::INTEGER, 'line_no': line::BIGINT}},
-               t, {EVIDENCE_CAP})""",
+               coalesce(epoch_us(t), 9223372036854775807), {EVIDENCE_CAP})""",
     """CREATE OR REPLACE TEMP MACRO finding_severity(s) AS
         CASE WHEN s >= 0.7 THEN 'high' WHEN s >= 0.4 THEN 'medium' ELSE 'low' END""",
     # every dot-suffix of a DNS name, lower case: a.b.pool.net -> [a.b.pool.net, b.pool.net,
     # pool.net, net]; joining these to a domain list matches subdomains with an equi-join
     """CREATE OR REPLACE TEMP MACRO domain_suffixes(d) AS
         list_transform(range(1, len(string_split(rtrim(lower(d), '.'), '.')) + 1),
-                       lambda i: array_to_string(string_split(rtrim(lower(d), '.'), '.')[i:], '.'))""",
+                       lambda i: array_to_string(
+                           string_split(rtrim(lower(d), '.'), '.')[i:], '.'))""",
     # a cheap RE2 pre-filter before the (Python) wallet_addresses UDF: candidates only
     f"""CREATE OR REPLACE TEMP MACRO maybe_wallet(t) AS
         regexp_matches(t, '{wallets.SQL_PREFILTER}')""",
