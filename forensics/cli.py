@@ -73,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--describe", action="store_true",
                        help="print what the query does and its parameters, then exit")
 
+    timeline = sub.add_parser("timeline", help="every detection's findings, in phases")
+    timeline.add_argument("--case", default="case.duckdb")
+    timeline.add_argument("--host", help="only findings about this host")
+    timeline.add_argument("--since", help="ISO time or a duration back from now (24h, 7d)")
+    timeline.add_argument("--until", help="ISO time or a duration back from now")
+    timeline.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    timeline.add_argument("--limit", type=int, default=200, help="rows to print as a table")
+
     sub.add_parser("formats", help="list the formats the loaders read")
     sub.add_parser("schema", help="print the schema reference (Markdown)")
     return parser
@@ -110,6 +118,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "query":
         return _cmd_query(args)
+    if args.command == "timeline":
+        return _cmd_timeline(args)
     if args.command == "formats":
         from forensics.loaders import FORMATS
 
@@ -209,6 +219,17 @@ def _cmd_query(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"forensics: note: {note}", file=sys.stderr)
     _print_frame(result.frame, args.format, args.limit)
+    return EXIT_OK
+
+
+def _cmd_timeline(args: argparse.Namespace) -> int:
+    import forensics
+    from forensics import timeline
+
+    since, until = timeline.parse_time(args.since), timeline.parse_time(args.until)
+    with forensics.open_case(args.case, read_only=True) as case:
+        table = timeline.build(case, host=args.host, since=since, until=until).table()
+    _print_frame(table, args.format, args.limit)
     return EXIT_OK
 
 
