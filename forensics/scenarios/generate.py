@@ -23,7 +23,7 @@ from forensics.scenarios.stories import STORIES, common
 from forensics.scenarios.writing import Located
 
 DEFAULT_SEEDS = {"rome": 4242, "intruder": 1717, "benign": 2026, "mixed": 9090}
-CONN_PER_SCALE = 2000
+CONN_PER_SCALE = 1500
 MAX_LINES = 200  # per evidence entry in ground_truth.json (the rest are counted)
 
 FILES: dict[str, tuple[str, str]] = {  # relative path -> (family, format)
@@ -98,7 +98,7 @@ def _gpu(out: Path, bag: Bag, seed: int, moderate: int, found: dict[str, Located
         training = [w for w, hosts in _runs(bag).values() if host in hosts]
         training += bag.rows.get(f"training:{host}", [])
         smi = k % 2 == 0
-        interval = max(m.US, (15 if smi else 30) * m.MINUTE // moderate)
+        interval = max(m.US, (20 if smi else 30) * m.MINUTE // moderate)
         frame = gpu_logs.timeline(m.sub_rng(seed, f"gpu:{host}"), host, interval, training,
                                   bag.gpu_overrides)
         frame = gpu_logs.tag_rows(frame, [o for o in bag.gpu_overrides if o["host"] == host]
@@ -118,7 +118,7 @@ def _agent(out: Path, bag: Bag, seed: int, moderate: int, found: dict[str, Locat
            files: dict[str, tuple[str, str]]) -> None:
     for run, (window, hosts) in _runs(bag).items():
         bg = agent_logs.background(m.sub_rng(seed, f"agent:{run}"), run, hosts, window,
-                                   10 * moderate)
+                                   6 * moderate)
         rel = f"agent/{run}.jsonl"
         files[rel] = ("agent", "forensics-agent-jsonl")
         found[rel] = agent_logs.write_jsonl(out / rel, bg, bag.rows.get(f"agent:{run}", []))
@@ -178,10 +178,10 @@ def _ground_truth(name: str, seed: int, scale: int, bag: Bag, found: dict[str, L
     return {
         "scenario": name, "seed": seed, "scale": scale,
         "window": {"start": m.iso(m.BASE_US), "end": m.iso(m.END_US)},
+        "attribution": attribution,
         "files": {rel: {"family": fam, "format": fmt} for rel, (fam, fmt) in sorted(files.items())},
         "line_numbers": "1-based physical line numbers of the file, header lines included "
                         "(the loaders' line_no); for .traj files the step index",
-        "attribution": attribution,
         "steps": steps, "traps": traps, "notes": bag.notes,
     }
 

@@ -132,7 +132,6 @@ _DCGM = [
     ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", "gauge", "util"),
     ("DCGM_FI_DEV_POWER_USAGE", "Power draw (in W).", "gauge", "power"),
     ("DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB).", "gauge", "mem_used"),
-    ("DCGM_FI_DEV_GPU_TEMP", "GPU temperature (in C).", "gauge", "temp"),
 ]
 
 

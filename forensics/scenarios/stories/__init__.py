@@ -6,8 +6,11 @@ import random
 from collections.abc import Callable
 
 from forensics.scenarios.model import Bag
-from forensics.scenarios.stories import rome
+from forensics.scenarios.stories import benign, intruder, mixed, rome
 
 STORIES: dict[str, Callable[[Bag, random.Random], None]] = {
     "rome": rome.build,
+    "intruder": intruder.build,
+    "benign": benign.build,
+    "mixed": mixed.build,
 }
