@@ -13,8 +13,6 @@ import random
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from forensics.scenarios import agent_logs, billing_logs, firewall_logs, gpu_logs, ledger_logs
 from forensics.scenarios import model as m
 from forensics.scenarios import zeek_logs as z
@@ -31,7 +29,7 @@ FILES: dict[str, tuple[str, str]] = {  # relative path -> (family, format)
     "zeek/ssh.log": ("zeek", "zeek-tsv"), "zeek/ssl.log": ("zeek", "zeek-tsv"),
     "firewall/fw-egress-01.log": ("firewall", "netfilter"),
     "firewall/vpc-flow.log": ("firewall", "aws-vpc-flow"),
-    "billing/focus.csv": ("billing", "focus"), "billing/aws-cur.csv": ("billing", "aws-cur"),
+    "billing/focus.csv": ("billing", "focus-csv"), "billing/aws-cur.csv": ("billing", "aws-cur"),
     "ledger/p2pool_payouts.csv": ("ledger", "p2pool-payouts-csv"),
 }
 
@@ -81,7 +79,7 @@ def generate(name: str, out: str | Path, seed: int | None = None, scale: int = 1
     _agent(out, bag, seed, moderate, found, files)
     wallet = bag.rows.get("eth_wallet", [ledger_logs.address("lab-test-wallet")])[0]
     eth_path = f"ledger/etherscan-{wallet[:10]}.csv"
-    files[eth_path] = ("ledger", "etherscan-csv")
+    files[eth_path] = ("ledger", "etherscan-txlist-csv")
     found[eth_path] = ledger_logs.write_etherscan(out / eth_path, bag.rows.get("eth", []))
     found["ledger/p2pool_payouts.csv"] = ledger_logs.write_payouts(
         out / "ledger/p2pool_payouts.csv", bag.rows.get("payouts", []))
@@ -101,10 +99,13 @@ def _gpu(out: Path, bag: Bag, seed: int, moderate: int, found: dict[str, Located
         interval = max(m.US, (20 if smi else 30) * m.MINUTE // moderate)
         frame = gpu_logs.timeline(m.sub_rng(seed, f"gpu:{host}"), host, interval, training,
                                   bag.gpu_overrides)
-        frame = gpu_logs.tag_rows(frame, [o for o in bag.gpu_overrides if o["host"] == host]
-                                  + [t for t in bag.rows.get("gpu_marks", []) if t["host"] == host])
+        marks = [{**o, "shows": [host, f", {o['gpu']}, P0, ", "100 %"] if smi else
+                  [f'gpu="{o["gpu"]}"', f'Hostname="{host}"', "} 100 "]}
+                 for o in bag.gpu_overrides if o["host"] == host]
+        marks += [t for t in bag.rows.get("gpu_marks", []) if t["host"] == host]
+        frame = gpu_logs.tag_rows(frame, marks)
         rel = f"gpu/nvsmi-{host}.csv" if smi else f"gpu/dcgm-{host}.prom"
-        files[rel] = ("gpu", "nvidia-smi-csv" if smi else "prometheus-text")
+        files[rel] = ("gpu", "nvidia-smi-query-gpu" if smi else "prometheus-gpu-text")
         path = out / rel
         found[rel] = (gpu_logs.write_smi(path, frame) if smi
                       else gpu_logs.write_dcgm(path, frame, interval))

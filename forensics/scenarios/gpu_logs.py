@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from forensics.scenarios import model as m
-from forensics.scenarios.writing import Located, fmt, locate, merge, write_text
+from forensics.scenarios.writing import Located, fmt, locate, write_text
 
 SMI_FIELDS = ["timestamp", "driver_version", "name", "uuid", "pci.bus_id", "index", "pstate",
               "memory.total [MiB]", "memory.used [MiB]", "memory.free [MiB]",
