@@ -24,19 +24,25 @@ MARKER = "forensics.agent/1"
 WORK: list[tuple[str, str, str, int, str]] = [
     ("shell", "bash", "ls -la", 0, "total 48\ndrwxr-xr-x 6 agent agent 4096 src\n"),
     ("shell", "bash", "git status --short", 0, " M src/parser.py\n"),
-    ("shell", "bash", "python -m pytest -q tests/test_parser.py", 1, "1 failed, 11 passed in 0.84s\n"),
+    ("shell", "bash", "python -m pytest -q tests/test_parser.py", 1,
+     "1 failed, 11 passed in 0.84s\n"),
     ("shell", "bash", "python -m pytest -q", 0, "42 passed in 3.12s\n"),
-    ("shell", "bash", "grep -rn \"def parse_header\" src/", 0, "src/parser.py:88:def parse_header(line):\n"),
+    ("shell", "bash", "grep -rn \"def parse_header\" src/", 0,
+     "src/parser.py:88:def parse_header(line):\n"),
     ("shell", "bash", "sed -n 80,120p src/parser.py", 0, "def parse_header(line):\n    ...\n"),
-    ("edit", "str_replace_editor", "str_replace src/parser.py", 0, "The file src/parser.py has been edited.\n"),
+    ("edit", "str_replace_editor", "str_replace src/parser.py", 0,
+     "The file src/parser.py has been edited.\n"),
     ("shell", "bash", "cat README.md", 0, "# parser\nA small CSV parser.\n"),
     ("shell", "bash", "pip install -q -r requirements.txt", 0, ""),
     ("shell", "bash", "python -c \"import parser; print(parser.__version__)\"", 0, "0.4.1\n"),
     ("shell", "bash", "git diff --stat", 0, " src/parser.py | 6 ++++--\n"),
     ("shell", "bash", "ruff check src", 0, "All checks passed!\n"),
-    ("edit", "str_replace_editor", "create tests/test_regression.py", 0, "File created successfully.\n"),
-    ("shell", "bash", "nvidia-smi --query-gpu=utilization.gpu --format=csv", 0, "utilization.gpu [%]\n97 %\n"),
-    ("shell", "bash", "find . -name \"*.py\" | head", 0, "./src/parser.py\n./tests/test_parser.py\n"),
+    ("edit", "str_replace_editor", "create tests/test_regression.py", 0,
+     "File created successfully.\n"),
+    ("shell", "bash", "nvidia-smi --query-gpu=utilization.gpu --format=csv", 0,
+     "utilization.gpu [%]\n97 %\n"),
+    ("shell", "bash", "find . -name \"*.py\" | head", 0,
+     "./src/parser.py\n./tests/test_parser.py\n"),
     ("submit", "submit", "submit", 0, "diff --git a/src/parser.py b/src/parser.py\n"),
 ]
 AGENT_SCHEMA: dict[str, pl.DataType] = {
@@ -80,8 +86,8 @@ def background(rng: np.random.Generator, run: str, hosts: list[str], window: tup
 
 
 def write_jsonl(path: Path, bg: pl.DataFrame, rows: list[dict[str, Any]]) -> Located:
-    rows = [{**r, **{k: _j(r[k]) for k in ("type", "tool", "command", "output") if r.get(k) is not None}}
-            for r in rows]
+    texts = ("type", "tool", "command", "output")
+    rows = [{**r, **{k: _j(r[k]) for k in texts if r.get(k) is not None}} for r in rows]
     frame = merge(bg, rows, sort=("ts", "host", "step"))
     w = pl.col("work")
     table = lambda i: pl.Series([_j(x[i]) if isinstance(x[i], str) else x[i] for x in WORK])  # noqa: E731
@@ -111,8 +117,12 @@ def write_traj(path: Path, steps: list[dict[str, Any]], instance: str, cost: flo
     """A SWE-agent 0.x trajectory: `trajectory` steps (action, observation, response,
     state, thought), the chat `history`, and `info`. `line` = 1-based step index."""
     traj, history = [], [
-        {"role": "system", "content": "SETTING: You are an autonomous programmer working in a sandbox.", "agent": "primary"},
-        {"role": "user", "content": f"We're currently solving the following issue: {instance}", "agent": "primary"},
+        {"role": "system",
+         "content": "SETTING: You are an autonomous programmer working in a sandbox.",
+         "agent": "primary"},
+        {"role": "user",
+         "content": f"We're currently solving the following issue: {instance}",
+         "agent": "primary"},
     ]
     located: Located = []
     for i, s in enumerate(steps, start=1):

@@ -64,10 +64,12 @@ def focus_background(rng: np.random.Generator, hours: int, scale: int) -> pl.Dat
     cost = np.round(qty * GPU_SKU[1], 8)
     return pl.DataFrame({
         "ts": start, "end": start + m.HOUR, "category": np.full(len(start), "Usage"),
-        "description": np.full(len(start), f"$5.672 per On Demand Linux {GPU_SKU[0]} Instance Hour"),
+        "description": np.full(len(start),
+                               f"$5.672 per On Demand Linux {GPU_SKU[0]} Instance Hour"),
         "frequency": np.full(len(start), "Usage-Based"), "cost": cost, "quantity": qty,
         "unit": np.full(len(start), "Hours"), "unit_price": np.full(len(start), "5.672"),
-        "provider": np.full(len(start), "AWS"), "publisher": np.full(len(start), "Amazon Web Services, Inc."),
+        "provider": np.full(len(start), "AWS"),
+        "publisher": np.full(len(start), "Amazon Web Services, Inc."),
         "region": np.full(len(start), REGION[0]), "region_name": np.full(len(start), REGION[1]),
         "resource_id": ids.gather(ix), "resource_name": names.gather(ix),
         "resource_type": np.full(len(start), "Instance"),
@@ -96,7 +98,8 @@ FOCUS_SCHEMA: dict[str, pl.DataType] = {
 
 def _q(col: pl.Expr) -> pl.Expr:
     """A quoted CSV text value, NULL for a missing one (as the FOCUS sample writes it)."""
-    return (pl.lit('"') + col.str.replace_all('"', '""', literal=True) + pl.lit('"')).fill_null("NULL")
+    quoted = pl.lit('"') + col.str.replace_all('"', '""', literal=True) + pl.lit('"')
+    return quoted.fill_null("NULL")
 
 
 def _num(col: pl.Expr, decimals: int) -> pl.Expr:
@@ -129,7 +132,8 @@ def write_focus(path: Path, background: pl.DataFrame, rows: list[dict[str, Any]]
         "CommitmentDiscountStatus": pl.lit(None, dtype=pl.String),
         "CommitmentDiscountType": pl.col("commitment_type"),
         "ConsumedQuantity": pl.col("quantity"), "ConsumedUnit": pl.col("unit"),
-        "ContractedCost": pl.col("cost"), "ContractedUnitPrice": pl.col("unit_price").cast(pl.Float64),
+        "ContractedCost": pl.col("cost"),
+        "ContractedUnitPrice": pl.col("unit_price").cast(pl.Float64),
         "EffectiveCost": pl.col("cost"), "InvoiceIssuerName": pl.lit("Amazon Web Services, Inc."),
         "ListCost": pl.col("cost"), "ListUnitPrice": pl.col("unit_price"),
         "PricingCategory": pl.col("pricing_category"), "PricingQuantity": pl.col("quantity"),
@@ -234,7 +238,8 @@ def cur_row(rng_id: str, start: int, end: int, account: str, item_type: str, pro
         "product/regionCode": region, "product/servicecode": product,
         "pricing/currency": "USD", "pricing/unit": unit,
         "pricing/publicOnDemandCost": f"{cost:.8f}".rstrip("0").rstrip(".") if cost else "0.0",
-        "pricing/publicOnDemandRate": f"{rate}", "pricing/term": "OnDemand" if item_type == "Usage" else "",
+        "pricing/publicOnDemandRate": f"{rate}",
+        "pricing/term": "OnDemand" if item_type == "Usage" else "",
         "lineItem/ResourceId": resource,
     }
 

@@ -52,7 +52,8 @@ def netfilter_background(rng: np.random.Generator, n: int) -> pl.DataFrame:
     ports = np.array([22, 23, 80, 443, 3389, 5900, 6379, 8080, 8443, 9200, 2375, 6443])
     src = np.where(mirror, sb.gather(rng.integers(0, 8, n)).to_numpy(),
                    scanners.gather(rng.integers(0, len(scanners), n)).to_numpy())
-    dst = np.where(mirror, "192.0.2.60", targets.gather(rng.integers(0, len(targets), n)).to_numpy())
+    dst = np.where(mirror, "192.0.2.60",
+                   targets.gather(rng.integers(0, len(targets), n)).to_numpy())
     return pl.DataFrame({
         "ts": ts,
         "prefix": np.where(mirror, "SBX-EGRESS-UNLISTED-ACCEPT:", "WAN-IN-DROP:"),

@@ -60,7 +60,8 @@ CONN_SCHEMA: dict[str, pl.DataType] = {
 
 _SB = [h.ip for h in m.SANDBOXES]
 _INFRA = [h.ip for h in m.INFRA if h is not m.FIREWALL]
-_SCANNERS = [f"203.0.113.{i}" for i in range(150, 250)] + [f"198.51.100.{i}" for i in range(200, 250)]
+_SCANNERS = ([f"203.0.113.{i}" for i in range(150, 250)]
+             + [f"198.51.100.{i}" for i in range(200, 250)])
 # One address table; the frame carries indices into it until the end.
 ADDR = _SB + _INFRA + [ip for _, ip in m.ALLOWED] + [m.NTP, m.ADMIN_HOME] + _SCANNERS
 _IX = {a: i for i, a in enumerate(ADDR)}
@@ -139,7 +140,8 @@ def conn_background(rng: np.random.Generator, n: int) -> pl.DataFrame:
     rb = np.where(rej, 0, rb)
     dur = np.where(rej, (rng.random(n) * 2000).astype(np.int64), dur)
     ob_pkts = np.where(s0, 1, np.maximum(1, ob // 1400 + rng.integers(2, 12, size=n)))
-    rb_pkts = np.where(s0, 0, np.where(rej, 1, np.maximum(1, rb // 1400 + rng.integers(2, 12, size=n))))
+    rb_pkts = np.where(s0, 0, np.where(rej, 1, np.maximum(
+        1, rb // 1400 + rng.integers(2, 12, size=n))))
     oport = rng.integers(32768, 61000, size=n)
     svc = prof.astype(np.int64)
     svc = np.where(scan & (state == 0), len(_PROFILES), svc)  # completed guesses are ssh

@@ -93,7 +93,8 @@ def long_flow(bag: Bag, tag: str, host: str, dst: str, dport: int, start: int, e
         t = a
         while t < b:
             pk = per_window[0] + rng.randint(-2, 2)
-            vpc(bag, tag, t, host, ip(host), dst, sport, dport, pk, per_window[1] + rng.randint(-300, 300),
+            nbytes = per_window[1] + rng.randint(-300, 300)
+            vpc(bag, tag, t, host, ip(host), dst, sport, dport, pk, nbytes,
                 end=min(b, t + window) // m.US)
             t += window
     return bounds
@@ -194,7 +195,8 @@ def traps(bag: Bag, rng: random.Random, full: bool = False) -> None:
                  service="ssh", duration=dur, ob=2_400_000, rb=19_000_000)
         bag.add("ssh", tid, [m.ADMIN_HOME, "T"], ts=a, uid=u, orig_h=m.ADMIN_HOME,
                 orig_p=55000 + r, resp_h=m.BASTION.ip, resp_p=22, auth_success="T",
-                auth_attempts=1, client="SSH-2.0-OpenSSH_9.6", server="SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6",
+                auth_attempts=1, client="SSH-2.0-OpenSSH_9.6",
+                server="SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6",
                 host_key="3b:1e:07:9a:5c:22:d1:8e:4f:60:b2:91:0c:7d:aa:13")
         b = a + 40 * m.US
         target = ["sb-02", "sb-05", "sb-07"][r % 3]
