@@ -34,8 +34,11 @@ FILES: dict[str, tuple[str, str]] = {  # relative path -> (family, format)
 }
 
 
-def generate(name: str, out: str | Path, seed: int | None = None, scale: int = 1) -> dict[str, Any]:
-    """Write scenario `name` into `out`; returns the ground truth it wrote."""
+def generate(name: str, out: str | Path, seed: int | None = None, scale: int = 1,
+             timings: dict[str, float] | None = None) -> dict[str, Any]:
+    """Write scenario `name` into `out`; returns the ground truth it wrote. `timings`, when
+    given, receives the seconds spent per stage (for the benchmark)."""
+    clock = _Clock(timings)
     if name not in STORIES:
         raise ValueError(f"unknown scenario {name!r}; choose one of {', '.join(sorted(STORIES))}")
     if scale < 1:
@@ -45,11 +48,14 @@ def generate(name: str, out: str | Path, seed: int | None = None, scale: int = 1
     out.mkdir(parents=True, exist_ok=True)
     bag = Bag(seed=seed, scale=scale)
     STORIES[name](bag, random.Random(seed))
+    clock.mark("story")
     moderate = max(1, round(math.sqrt(scale)))
     found: dict[str, Located] = {}
     files = dict(FILES)
     conn_bg = z.conn_background(m.sub_rng(seed, "conn"), CONN_PER_SCALE * scale)
+    clock.mark("conn background")
     found["zeek/conn.log"] = z.write_conn(out / "zeek/conn.log", conn_bg, bag.rows.get("conn", []))
+    clock.mark("zeek conn.log")
     found["zeek/dns.log"] = z.write_dns(out / "zeek/dns.log",
                                         z.dns_background(m.sub_rng(seed, "dns"), conn_bg),
                                         bag.rows.get("dns", []))
@@ -59,15 +65,18 @@ def generate(name: str, out: str | Path, seed: int | None = None, scale: int = 1
     found["zeek/ssl.log"] = z.write_ssl(out / "zeek/ssl.log",
                                         z.ssl_background(m.sub_rng(seed, "ssl"), conn_bg),
                                         bag.rows.get("ssl", []))
+    clock.mark("zeek dns/ssh/ssl")
     found["firewall/vpc-flow.log"] = firewall_logs.write_vpc(
         out / "firewall/vpc-flow.log",
         firewall_logs.vpc_background(m.sub_rng(seed, "vpc"), conn_bg, 0.2),
         bag.rows.get("vpc", []))
     del conn_bg
+    clock.mark("vpc flow")
     found["firewall/fw-egress-01.log"] = firewall_logs.write_netfilter(
         out / "firewall/fw-egress-01.log",
         firewall_logs.netfilter_background(m.sub_rng(seed, "netfilter"), 120 * scale),
         bag.rows.get("netfilter", []))
+    clock.mark("netfilter")
     found["billing/focus.csv"] = billing_logs.write_focus(
         out / "billing/focus.csv",
         billing_logs.focus_background(m.sub_rng(seed, "focus"), 24 * m.DAYS, moderate),
@@ -75,18 +84,39 @@ def generate(name: str, out: str | Path, seed: int | None = None, scale: int = 1
     found["billing/aws-cur.csv"] = billing_logs.write_cur(
         out / "billing/aws-cur.csv", billing_logs.cur_background(m.sub_rng(seed, "cur"), moderate),
         bag.rows.get("cur", []))
+    clock.mark("billing")
     _gpu(out, bag, seed, moderate, found, files)
+    clock.mark("gpu")
     _agent(out, bag, seed, moderate, found, files)
+    clock.mark("agent")
     wallet = bag.rows.get("eth_wallet", [ledger_logs.address("lab-test-wallet")])[0]
     eth_path = f"ledger/etherscan-{wallet[:10]}.csv"
     files[eth_path] = ("ledger", "etherscan-txlist-csv")
     found[eth_path] = ledger_logs.write_etherscan(out / eth_path, bag.rows.get("eth", []))
     found["ledger/p2pool_payouts.csv"] = ledger_logs.write_payouts(
         out / "ledger/p2pool_payouts.csv", bag.rows.get("payouts", []))
+    clock.mark("ledger")
     truth = _ground_truth(name, seed, scale, bag, found, files)
     (out / "ground_truth.json").write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")
     (out / "case.toml").write_text(case_toml(name), encoding="utf-8")
     return truth
+
+
+class _Clock:
+    """Stage timings for the benchmark (perf_counter only measures; it feeds no output)."""
+
+    def __init__(self, sink: dict[str, float] | None) -> None:
+        import time
+
+        self._time = time.perf_counter
+        self.sink = sink
+        self.last = self._time()
+
+    def mark(self, label: str) -> None:
+        now = self._time()
+        if self.sink is not None:
+            self.sink[label] = self.sink.get(label, 0.0) + now - self.last
+        self.last = now
 
 
 def _gpu(out: Path, bag: Bag, seed: int, moderate: int, found: dict[str, Located],
