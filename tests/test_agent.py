@@ -48,7 +48,7 @@ def row_at(case, evidence_id: int, line_no: int) -> dict:
                    [evidence_id, line_no]).to_dicts()
     assert len(out) == 1
     r = out[0]
-    r["extra"] = dict(r["extra"]) if r["extra"] is not None else None
+    r["extra"] = json.loads(r["extra"]) if r["extra"] is not None else None
     return r
 
 
