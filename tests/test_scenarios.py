@@ -149,8 +149,11 @@ def test_steps_cover_the_phases_and_the_attribution(name):
 
 
 def _evidence(truth: dict, step_id: str, prefix: str) -> dict:
+    """All lines a step names in the (one) file starting with `prefix`."""
     step = next(s for s in truth["steps"] if s["id"] == step_id)
-    return next(e for e in step["evidence"] if e["file"].startswith(prefix))
+    entries = [e for e in step["evidence"] if e["file"].startswith(prefix)]
+    assert len({e["file"] for e in entries}) == 1, entries
+    return {"file": entries[0]["file"], "lines": sorted(n for e in entries for n in e["lines"])}
 
 
 def test_rome_tunnel_lines_name_the_destination_and_the_command():
@@ -160,11 +163,12 @@ def test_rome_tunnel_lines_name_the_destination_and_the_command():
         fields = _lines(root / "zeek/conn.log")[line - 1].split("\t")
         assert fields[2] == "10.42.7.13" and fields[4] == "198.51.100.23" and fields[5] == "443"
         assert fields[7] == "ssh" and float(fields[8]) > 3600  # long-lived, ssh on 443
-    for sid, tool in (("rl-0304-sb-03-tunnel", "ssh -"), ("rl-0305-sb-06-tunnel", "autossh")):
-        agent = _evidence(truth, sid, f"agent/{sid[:7]}.jsonl")
-        commands = [json.loads(_lines(root / agent["file"])[n - 1])["command"]
-                    for n in agent["lines"]]
-        assert all(tool in c and "-R" in c for c in commands), commands
+    for sid, tool in (("rl-0304-sb-03-tunnel", "ssh -R"), ("rl-0305-sb-06-tunnel", "autossh")):
+        agent = [e for s in truth["steps"] if s["id"] == sid for e in s["evidence"]
+                 if e["file"] == f"agent/{sid[:7]}.jsonl"]
+        commands = [json.loads(_lines(root / e["file"])[n - 1])["command"]
+                    for e in agent for n in e["lines"]]
+        assert len(commands) == 2 and all(tool in c and "-R" in c for c in commands), commands
     traj = _evidence(truth, "rl-0305-sb-06-tunnel", "agent/rl-0305-ep0114.traj")
     assert all("autossh" in _line_text(root, traj["file"], n) for n in traj["lines"])
     fw = _evidence(truth, "rl-0304-sb-03-tunnel", "firewall/fw-egress-01.log")

@@ -177,20 +177,19 @@ def _thought(command: str) -> str:
 
 def _ground_truth(name: str, seed: int, scale: int, bag: Bag, found: dict[str, Located],
                   files: dict[str, tuple[str, str]]) -> dict[str, Any]:
-    by_tag: dict[str, dict[str, tuple[list[int], list[str] | None]]] = {}
+    # tag -> (file, the strings its lines show) -> lines: one evidence entry per group,
+    # so `contains` is exact for every line listed
+    by_tag: dict[str, dict[tuple[str, tuple[str, ...]], list[int]]] = {}
     for rel in sorted(found):
         for tag, line, shows in found[rel]:
-            lines, common_shows = by_tag.setdefault(tag, {}).setdefault(rel, ([], None))
-            lines.append(line)
-            kept = shows if common_shows is None else [s for s in common_shows if s in shows]
-            by_tag[tag][rel] = (lines, kept)
+            by_tag.setdefault(tag, {}).setdefault((rel, tuple(shows)), []).append(line)
 
     def evidence(tag: str) -> list[dict[str, Any]]:
         out = []
-        for rel, (lines, shows) in sorted(by_tag.get(tag, {}).items()):
+        for (rel, shows), lines in sorted(by_tag.get(tag, {}).items()):
             lines = sorted(lines)
             entry: dict[str, Any] = {"file": rel, "lines": lines[:MAX_LINES],
-                                     "lines_total": len(lines), "contains": shows or []}
+                                     "lines_total": len(lines), "contains": list(shows)}
             if rel.endswith(".traj"):
                 entry["line_is"] = "1-based index of the step in the 'trajectory' list"
             out.append(entry)

@@ -186,8 +186,9 @@ def traps(bag: Bag, rng: random.Random, full: bool = False) -> None:
     tid = "trap-admin-ssh"
     bag.trap(Trap(tid, "long admin SSH session through the bastion", ["bastion-01", "sb-02"],
                   m.at(0, 14), m.at(1, 18),
-                  "an engineer from the allowlisted home address logs in to the bastion and on "
-                  "to a sandbox for hours: interactive, inbound, through the bastion, by day"))
+                  "an engineer from the admin's known home address (192.0.2.77) logs in to "
+                  "the bastion and on to a sandbox for hours: interactive, inbound, through "
+                  "the bastion, by day"))
     for r in range(reps):
         a = m.at(r % 2, 14 + r, rng.randint(0, 50))
         dur = (3 + r) * m.HOUR + rng.randint(0, 3000) * m.US
