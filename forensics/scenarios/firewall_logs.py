@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from forensics.scenarios import model as m
-from forensics.scenarios.writing import Located, fmt, locate, merge, write_text
+from forensics.scenarios.writing import Located, chunks, fmt, locate, merge, write_text
 
 BOOT_US = m.BASE_US - 12 * m.DAY - 3 * m.HOUR  # the gateway's kernel boot time
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -77,14 +77,14 @@ def write_netfilter(path: Path, background: pl.DataFrame, rows: list[dict[str, A
     up = pl.col("ts") - BOOT_US
     uptime = pl.concat_str([(up // m.US).cast(pl.String), pl.lit("."),
                             (up % m.US).cast(pl.String).str.zfill(6)])
-    body = frame.select(fmt(
+    body = chunks(frame, lambda f: f.select(fmt(
         "{} " + m.FIREWALL.name + " kernel: [{}] {} IN={} OUT={} MAC={} SRC={} DST={} LEN={} "
         "TOS=0x00 PREC=0x00 TTL={} ID={} DF PROTO={} SPT={} DPT={} WINDOW={} RES=0x00 SYN URGP=0",
         stamp, uptime, pl.col("prefix"), pl.col("in_if"), pl.col("out_if"), pl.col("mac"),
         pl.col("src"), pl.col("dst"), pl.col("len"), pl.col("ttl"), pl.col("ipid"),
         pl.col("proto"), pl.col("spt"), pl.col("dpt"),
         pl.when(pl.col("in_if") == "ens5").then(pl.lit("1024")).otherwise(pl.lit("64240")),
-    ).alias("line"))
+    ).alias("line")))
     write_text(path, [], body)
     return locate(frame, 1)
 
@@ -128,11 +128,11 @@ def vpc_background(rng: np.random.Generator, conn: pl.DataFrame, fraction: float
 def write_vpc(path: Path, background: pl.DataFrame, rows: list[dict[str, Any]]) -> Located:
     frame = merge(background, rows)
     start = (pl.col("ts") // (60 * m.US)) * 60
-    body = frame.select(fmt(
+    body = chunks(frame, lambda f: f.select(fmt(
         "2 " + m.AWS_ACCOUNT + " {} {} {} {} {} {} {} {} {} {} {} OK",
         pl.col("eni"), pl.col("src"), pl.col("dst"), pl.col("spt"), pl.col("dpt"),
         pl.col("proto"), pl.col("packets"), pl.col("bytes"), start,
         pl.coalesce(pl.col("end"), start + 60), pl.col("action"),
-    ).alias("line"))
+    ).alias("line")))
     write_text(path, [VPC_HEADER], body)
     return locate(frame, 2)

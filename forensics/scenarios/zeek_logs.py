@@ -18,6 +18,7 @@ import polars as pl
 from forensics.scenarios import model as m
 from forensics.scenarios.writing import (
     Located,
+    chunks,
     fmt,
     locate,
     merge,
@@ -91,11 +92,21 @@ def _uids(rng: np.random.Generator, n: int) -> pl.Series:
     return pl.Series("uid", raw.view("S18").ravel()).cast(pl.String)
 
 
+SLICE_ROWS = 1_000_000
+
+
 def conn_background(rng: np.random.Generator, n: int) -> pl.DataFrame:
-    """`n` background connections over the scenario's days (typed, sorted by ts)."""
+    """`n` background connections over the scenario's days (typed, sorted by ts), built a
+    million rows at a time so numpy's temporaries stay small at large scales."""
+    ts = np.sort(rng.integers(m.BASE_US, m.END_US, size=n))
+    parts = [_conn_slice(rng, ts[o:o + SLICE_ROWS]) for o in range(0, n, SLICE_ROWS)]
+    return pl.concat(parts, how="vertical", rechunk=False) if parts else _conn_slice(rng, ts)
+
+
+def _conn_slice(rng: np.random.Generator, ts: np.ndarray) -> pl.DataFrame:
+    n = len(ts)
     w = np.array([p[1] for p in _PROFILES])
     prof = rng.choice(len(_PROFILES), size=n, p=w / w.sum()).astype(np.int8)
-    ts = np.sort(rng.integers(m.BASE_US, m.END_US, size=n))
     sb = rng.integers(0, len(_SB), size=n)
     orig = sb.copy()
     resp = np.full(n, _IX[m.SCHEDULER.ip])
@@ -182,7 +193,7 @@ def _local(col: pl.Expr) -> pl.Expr:
 def write_conn(path: Path, background: pl.DataFrame, rows: list[dict[str, Any]]) -> Located:
     frame = merge(background.select(list(CONN_SCHEMA)), rows)
     ip_over = pl.when(pl.col("proto") == "udp").then(28).otherwise(52)
-    body = frame.select(
+    body = chunks(frame, lambda f: f.select(
         seconds(pl.col("ts")), "uid", "orig_h", "orig_p", "resp_h", "resp_p", "proto",
         "service", seconds(pl.col("duration")).alias("duration"), "orig_bytes", "resp_bytes",
         "conn_state", _local(pl.col("orig_h")).alias("lo"), _local(pl.col("resp_h")).alias("lr"),
@@ -191,7 +202,7 @@ def write_conn(path: Path, background: pl.DataFrame, rows: list[dict[str, Any]])
         "resp_pkts",
         (pl.col("resp_bytes").fill_null(0) + pl.col("resp_pkts") * ip_over).alias("rib"),
         pl.lit(None, dtype=pl.String).alias("tunnel_parents"),
-    )
+    ))
     first, last = _span(frame)
     header = _header("conn", CONN_FIELDS, CONN_TYPES, first)
     write_text(path, header, body, [f"#close\t{_zeek_time(last)}"], null_value="-",
@@ -239,7 +250,7 @@ def dns_background(rng: np.random.Generator, conn: pl.DataFrame) -> pl.DataFrame
 def write_dns(path: Path, background: pl.DataFrame, rows: list[dict[str, Any]]) -> Located:
     frame = merge(background, rows)
     ans = pl.col("answers")
-    body = frame.select(fmt(
+    body = chunks(frame, lambda f: f.select(fmt(
         '{"ts":{},"uid":"{}","id.orig_h":"{}","id.orig_p":{},"id.resp_h":"{}","id.resp_p":53,'
         '"proto":"udp","trans_id":{},"rtt":{},"query":"{}","qclass":1,"qclass_name":"C_INTERNET",'
         '"qtype":{},"qtype_name":"{}","rcode":{},"rcode_name":"{}","AA":false,"TC":false,'
@@ -251,7 +262,7 @@ def write_dns(path: Path, background: pl.DataFrame, rows: list[dict[str, Any]]) 
         .otherwise(fmt(',"answers":["{}"],"TTLs":[{}.0],',
                              ans.str.replace_all(",", '","', literal=True),
                              pl.col("ttl"))),
-    ).alias("line"))
+    ).alias("line")))
     write_text(path, [], body)
     return locate(frame, 1)
 
@@ -292,7 +303,7 @@ def write_ssh(path: Path, background: pl.DataFrame, rows: list[dict[str, Any]]) 
     frame = merge(background, rows)
     orig_local = pl.col("orig_h").str.starts_with("10.42.")
     resp_local = pl.col("resp_h").str.starts_with("10.42.")
-    body = frame.select(
+    body = chunks(frame, lambda f: f.select(
         us_to_epoch_text(pl.col("ts")), pl.col("uid"), pl.col("orig_h"),
         pl.col("orig_p").cast(pl.String), pl.col("resp_h"), pl.col("resp_p").cast(pl.String),
         pl.lit("2"), opt(pl.col("auth_success")), pl.col("auth_attempts").cast(pl.String),
@@ -302,7 +313,7 @@ def write_ssh(path: Path, background: pl.DataFrame, rows: list[dict[str, Any]]) 
         pl.lit("umac-64-etm@openssh.com").alias("mac"), pl.lit("none").alias("comp"),
         pl.lit("curve25519-sha256").alias("kex"), pl.lit("ssh-ed25519").alias("hk"),
         pl.col("host_key"), *[pl.lit("-").alias(f"g{i}") for i in range(5)],
-    )
+    ))
     first, last = _span(frame)
     header = _header("ssh", SSH_FIELDS, SSH_TYPES, first)
     write_text(path, header, body, [f"#close\t{_zeek_time(last)}"])
@@ -333,7 +344,7 @@ def ssl_background(rng: np.random.Generator, conn: pl.DataFrame) -> pl.DataFrame
 
 def write_ssl(path: Path, background: pl.DataFrame, rows: list[dict[str, Any]]) -> Located:
     frame = merge(background, rows)
-    body = frame.select(
+    body = chunks(frame, lambda f: f.select(
         us_to_epoch_text(pl.col("ts")), pl.col("uid"), pl.col("orig_h"),
         pl.col("orig_p").cast(pl.String), pl.col("resp_h"), pl.col("resp_p").cast(pl.String),
         pl.lit("TLSv13"), pl.lit("TLS_AES_256_GCM_SHA384").alias("ci"),
@@ -342,7 +353,7 @@ def write_ssl(path: Path, background: pl.DataFrame, rows: list[dict[str, Any]]) 
         pl.lit("CsiI").alias("hist"), pl.lit("-").alias("fps"), pl.lit("-").alias("cfps"),
         pl.lit("-").alias("smc"), opt(pl.col("validation_status")), pl.col("ja3"),
         pl.lit(_JA3S).alias("ja3s"),
-    )
+    ))
     first, last = _span(frame)
     header = _header("ssl", SSL_FIELDS, SSL_TYPES, first)
     write_text(path, header, body, [f"#close\t{_zeek_time(last)}"])
