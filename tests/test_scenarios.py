@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import re
 from pathlib import Path
@@ -418,5 +417,14 @@ def test_cli_writes_a_scenario(tmp_path, capsys):
 def test_unknown_scenario_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="unknown scenario"):
         generate("nope", tmp_path)
-    buf = io.StringIO()
-    del buf
+
+
+def test_a_larger_scale_still_loads_without_rejects(tmp_path):
+    generate("mixed", tmp_path, scale=6)
+    with forensics.open_case(":memory:") as case:
+        case.configure(tmp_path / "case.toml")
+        report = case.load(tmp_path)
+    assert report.rejects == 0
+    bad = [(f.path, f.status, f.message) for f in report.files
+           if f.status not in ("loaded", "skipped")]
+    assert not bad
