@@ -83,7 +83,9 @@ def long_flow(bag: Bag, tag: str, host: str, dst: str, dport: int, start: int, e
     segment, written when it closed), and a VPC flow record per aggregation window whose
     steady packet count is the cadence (keepalives, share submissions)."""
     cuts = sorted(rng.sample(range(start + m.HOUR, end - m.HOUR, m.MINUTE), segments - 1))
-    bounds = list(zip([start, *[c + 20 * m.US for c in cuts]], [*cuts, end], strict=True))
+    cuts = [c + rng.randint(0, 999_999) for c in cuts]  # reconnects are not on the second
+    bounds = list(zip([start, *[c + rng.randint(15, 40) * m.US for c in cuts]], [*cuts, end],
+                      strict=True))
     for a, b in bounds:
         sport = rng.randint(32768, 60999)
         n_win = max(1, (b - a) // window)
@@ -98,6 +100,16 @@ def long_flow(bag: Bag, tag: str, host: str, dst: str, dport: int, start: int, e
                 end=min(b, t + window) // m.US)
             t += window
     return bounds
+
+
+def ssh_on_flow(bag: Bag, tag: str, ts: int, dst: str, server: str, host_key: str) -> None:
+    """The ssh.log record of the conn row that starts at `ts` towards `dst` (same uid,
+    ports and start time, as Zeek writes it)."""
+    row = next(r for r in reversed(bag.rows["conn"]) if r["ts"] == ts and r["resp_h"] == dst)
+    bag.add("ssh", tag, [row["orig_h"], dst, str(row["resp_p"]), "OUTBOUND"], ts=ts,
+            uid=row["uid"], orig_h=row["orig_h"], orig_p=row["orig_p"], resp_h=dst,
+            resp_p=row["resp_p"], auth_success="T", auth_attempts=1,
+            client="SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6", server=server, host_key=host_key)
 
 
 def agent(bag: Bag, run: str, tag: str | None, ts: int, host: str, trajectory: str, step: int,

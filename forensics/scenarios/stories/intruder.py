@@ -34,7 +34,7 @@ def intruder_story(bag: Bag, rng: random.Random, host: str = "sb-04",
                  f"{host} (port 22 exposed by mistake), then a successful login")
     t = start
     for k in range(140):
-        t += rng.randint(4, 13) * m.US
+        t += rng.randint(4, 13) * m.US + rng.randint(0, 999_999)
         sport = rng.randint(32768, 60999)
         uid = c.conn(bag, sid, t, ATTACKER, sport, h_ip, 22, service="ssh",
                      duration=rng.randint(2, 6) * m.US, ob=1900, rb=2600,
@@ -64,7 +64,7 @@ def intruder_story(bag: Bag, rng: random.Random, host: str = "sb-04",
         c.conn(bag, sid, t, h_ip, rng.randint(32768, 60999), c.ip(target), 22,
                duration=rng.randint(2, 9) * m.US, ob=1200, rb=1500, history="ShADadFf",
                service="ssh", shows=[h_ip, c.ip(target), "22"])
-        t += rng.randint(150, 420) * m.US
+        t += rng.randint(150, 420) * m.US + rng.randint(0, 999_999)
     # -- mining: fetch a miner by plain HTTP, all four GPUs
     t = t + 6 * m.MINUTE
     sid = c.step(bag, f"intruder-{host}-mining", "mining", "intruder", host, t, m.at(1, 8, 30),
@@ -73,24 +73,21 @@ def intruder_story(bag: Bag, rng: random.Random, host: str = "sb-04",
     c.conn(bag, sid, t, h_ip, rng.randint(32768, 60999), DROPPER, 80, service="http",
            duration=4 * m.US, ob=310, rb=6_800_000, shows=[h_ip, DROPPER, "80"])
     c.nf(bag, sid, t, "SBX-EGRESS-UNLISTED-ACCEPT:", h_ip, DROPPER, 80, rng)
-    t += rng.randint(120, 300) * m.US
+    t += rng.randint(120, 300) * m.US + rng.randint(0, 999_999)
     c.dns_lookup(bag, sid, t, host, c.POOL_NAME, c.POOL_IP, rng)
     c.nf(bag, sid, t + 200_000, "SBX-EGRESS-UNLISTED-ACCEPT:", h_ip, c.POOL_IP, 443, rng)
     c.long_flow(bag, sid, host, c.POOL_IP, 443, t + 200_000, m.at(1, 8, 30), rng, None,
                 window=10 * m.MINUTE, per_window=(170, 36000), segments=2)
     c.gpu_miner(bag, sid, host, [0, 1, 2, 3], t + 200_000, m.at(1, 8, 30))
     # -- tunnel
-    t += rng.randint(600, 900) * m.US
+    t += rng.randint(600, 900) * m.US + rng.randint(0, 999_999)
     sid = c.step(bag, f"intruder-{host}-tunnel", "tunnel", "intruder", host, t, m.at(1, 8, 30),
                  f"a reverse SSH tunnel from {host} to {RELAY}:443 keeps the intruder's way in")
     c.nf(bag, sid, t, "SBX-EGRESS-UNLISTED-ACCEPT:", h_ip, RELAY, 443, rng)
     for a, _b in c.long_flow(bag, sid, host, RELAY, 443, t, m.at(1, 8, 30), rng, "ssh",
                              window=30 * m.MINUTE, per_window=(120, 19500), segments=2):
-        bag.add("ssh", sid, [h_ip, RELAY, "443", "OUTBOUND"], ts=a + 150_000,
-                uid=rome._uid_for(bag, a, RELAY), orig_h=h_ip, orig_p=0, resp_h=RELAY,
-                resp_p=443, auth_success="T", auth_attempts=1,
-                client="SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6", server="SSH-2.0-dropbear_2022.83",
-                host_key="c7:02:9e:4b:11:f0:6a:d5:38:8c:e2:57:90:1d:b4:6f")
+        c.ssh_on_flow(bag, sid, a, RELAY, "SSH-2.0-dropbear_2022.83",
+                      "c7:02:9e:4b:11:f0:6a:d5:38:8c:e2:57:90:1d:b4:6f")
     # -- exfiltration: the current checkpoint, over TLS to an unlisted host
     t = m.at(1, 0, 20) + rng.randint(0, 600) * m.US
     sid = c.step(bag, f"intruder-{host}-exfiltration", "exfiltration", "intruder", host, t,
@@ -104,8 +101,11 @@ def intruder_story(bag: Bag, rng: random.Random, host: str = "sb-04",
             resp_h=EXFIL_IP, resp_p=443, server_name=EXFIL_NAME, validation_status="ok",
             ja3="cd08e31494f9531f560d64c695473da9")
     c.nf(bag, sid, t, "SBX-EGRESS-UNLISTED-ACCEPT:", h_ip, EXFIL_IP, 443, rng)
-    c.vpc(bag, sid, t, host, h_ip, EXFIL_IP, 45512, 443, 13_900_000, 19_400_000_000,
-          end=(t + 47 * m.MINUTE) // m.US)
+    for w in range(5):  # VPC flow aggregates at most 10 minutes per record
+        a, b = t + w * 10 * m.MINUTE, min(t + (w + 1) * 10 * m.MINUTE, t + 47 * m.MINUTE)
+        share = (b - a) / (47 * m.MINUTE)
+        c.vpc(bag, sid, a, host, h_ip, EXFIL_IP, 45512, 443, int(13_900_000 * share),
+              int(19_400_000_000 * share), end=b // m.US)
     # -- stolen billing credentials, used from far away
     t = m.at(1, 2)
     sid = c.step(bag, f"intruder-{host}-monetisation", "monetisation", "intruder", host, t,

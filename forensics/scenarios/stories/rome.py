@@ -102,11 +102,8 @@ def agent_story(bag: Bag, rng: random.Random, run: str, host: str, first: bool,
     bounds = c.long_flow(bag, sid, host, c.TUNNEL_IP, 443, t_up, t_down, rng, "ssh",
                          window=30 * m.MINUTE, per_window=(126, 21000), segments=3 if first else 2)
     for a, _b in bounds:
-        bag.add("ssh", sid, [h_ip, c.TUNNEL_IP, "443", "OUTBOUND"], ts=a + 150_000,
-                uid=_uid_for(bag, a, c.TUNNEL_IP), orig_h=h_ip, orig_p=0, resp_h=c.TUNNEL_IP,
-                resp_p=443, auth_success="T", auth_attempts=1,
-                client="SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6", server="SSH-2.0-OpenSSH_9.3",
-                host_key="e4:0b:5d:91:3a:7c:c2:18:6f:aa:04:d3:28:90:b1:5e")
+        c.ssh_on_flow(bag, sid, a, c.TUNNEL_IP, "SSH-2.0-OpenSSH_9.3",
+                      "e4:0b:5d:91:3a:7c:c2:18:6f:aa:04:d3:28:90:b1:5e")
     bag.steps[-1].end = t_down
     # -- mining
     t2 = t_end + (20 if first else 10) * m.MINUTE
@@ -216,14 +213,6 @@ def agent_story(bag: Bag, rng: random.Random, run: str, host: str, first: bool,
 def _tunnel_word(command: str) -> str:
     """What marks the command as a reverse tunnel: 'ssh -R' or 'autossh'."""
     return "autossh" if command.startswith("autossh") else "ssh -R"
-
-
-def _uid_for(bag: Bag, ts: int, dst: str) -> str:
-    """The uid of the conn row that starts at `ts` towards `dst` (ssh.log joins on it)."""
-    for r in reversed(bag.rows["conn"]):
-        if r["ts"] == ts and r["resp_h"] == dst:
-            return r["uid"]
-    raise KeyError((ts, dst))
 
 
 def proceeds(bag: Bag, rng: random.Random, host: str, actor: str = "agent",
