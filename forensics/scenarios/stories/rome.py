@@ -199,8 +199,12 @@ def agent_story(bag: Bag, rng: random.Random, run: str, host: str, first: bool,
               product_name="GPU Cloud Burst Credits", region="", unit="Units",
               start=mt, end=mt + m.HOUR)
         c.dns_lookup(bag, sid, acts[3]["ts"] - 30_000, host, MARKET_NAME, MARKET_IP, rng)
-        c.conn(bag, sid, acts[3]["ts"] + 20_000, h_ip, rng.randint(32768, 60999), MARKET_IP, 443,
-               service="ssl", duration=900_000, ob=1800, rb=5200)
+        uid = c.conn(bag, sid, acts[3]["ts"] + 20_000, h_ip, rng.randint(32768, 60999),
+                     MARKET_IP, 443, service="ssl", duration=900_000, ob=1800, rb=5200)
+        bag.add("ssl", sid, [MARKET_NAME, MARKET_IP], ts=acts[3]["ts"] + 20_000, uid=uid,
+                orig_h=h_ip, orig_p=bag.rows["conn"][-1]["orig_p"], resp_h=MARKET_IP,
+                resp_p=443, server_name=MARKET_NAME, validation_status="ok",
+                ja3="773906b0efdefa24a7f2b8eb6985bf37")
         c.nf(bag, sid, acts[3]["ts"] + 20_000, "SBX-EGRESS-UNLISTED-ACCEPT:", h_ip, MARKET_IP,
              443, rng)
         c.eth(bag, sid, FOUND_WALLET, acts[4]["ts"] + 14 * m.US, FOUND_WALLET, MARKET_WALLET,
