@@ -45,10 +45,6 @@ GPU_SKU = ("g5.12xlarge", 5.672, "NVIDIA A10G")
 REGION = ("us-east-1", "US East (N. Virginia)")
 
 
-def _period(us: int) -> tuple[str, str]:
-    return "2026-04-01 00:00:00", "2026-03-01 00:00:00"
-
-
 def focus_background(rng: np.random.Generator, hours: int, scale: int) -> pl.DataFrame:
     """One usage row per GPU instance per hour (plus more instances at larger scales)."""
     inst = [h for h in m.SANDBOXES] * max(1, scale)
@@ -100,10 +96,6 @@ def _q(col: pl.Expr) -> pl.Expr:
     """A quoted CSV text value, NULL for a missing one (as the FOCUS sample writes it)."""
     quoted = pl.lit('"') + col.str.replace_all('"', '""', literal=True) + pl.lit('"')
     return quoted.fill_null("NULL")
-
-
-def _num(col: pl.Expr, decimals: int) -> pl.Expr:
-    return col.round(decimals).cast(pl.String).fill_null("NULL")
 
 
 def _fixed(col: pl.Expr, decimals: int) -> pl.Expr:
