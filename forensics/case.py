@@ -101,9 +101,10 @@ class Case:
         nvidia-smi CSV.
         """
         self._writable()
+        stated_year = self.setting("year")  # [case] year: the README's year-less syslog year
         options = LoadOptions(
             tz=tz or self.setting("timezone") or "UTC",
-            year=year,
+            year=year if year is not None else (int(stated_year) if stated_year else None),
             host=host,
             zeek_path=zeek_path,
             extra=dict(options or {}),

@@ -1,4 +1,4 @@
-"""The `forensics` command: load evidence, look at tables, run SQL.
+"""The `forensics` command: load evidence, look at tables, run SQL, write scenarios.
 
 Non-interactive and scriptable: output goes to stdout, progress to stderr (only on a
 terminal), and the exit code says what happened so cron or a pipeline can act on it:
@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("formats", help="list the formats the loaders read")
     sub.add_parser("schema", help="print the schema reference (Markdown)")
+
+    scen = sub.add_parser("scenario", help="write a synthetic incident scenario (logs, "
+                          "case.toml, ground_truth.json)")
+    scen.add_argument("name", choices=("rome", "intruder", "benign", "mixed"))
+    scen.add_argument("--out", required=True, help="directory to write into")
+    scen.add_argument("--seed", type=int, help="random seed (default: the scenario's own)")
+    scen.add_argument("--scale", type=int, default=1,
+                      help="background size multiplier (1: ~1,500 conn rows; 6667: ~10M)")
     return parser
 
 
@@ -131,7 +139,26 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(reference_markdown())
         return EXIT_OK
+    if args.command == "scenario":
+        return _cmd_scenario(args)
     raise AssertionError(args.command)
+
+
+def _cmd_scenario(args: argparse.Namespace) -> int:
+    from forensics.errors import UsageError
+    from forensics.scenarios import generate
+
+    if args.scale < 1:
+        raise UsageError("--scale must be at least 1")
+    started = time.perf_counter()
+    truth = generate(args.name, args.out, seed=args.seed, scale=args.scale)
+    rows = [(rel, spec["family"], spec["format"]) for rel, spec in truth["files"].items()]
+    print(_table(["file", "family", "format"], rows))
+    print(f"\nscenario {args.name} (seed {truth['seed']}, scale {args.scale}): "
+          f"{len(truth['steps'])} malicious steps, {len(truth['traps'])} traps, written to "
+          f"{args.out} in {time.perf_counter() - started:.1f}s "
+          f"(load it with: forensics load {args.out} --config {args.out}/case.toml)")
+    return EXIT_OK
 
 
 def _cmd_load(args: argparse.Namespace) -> int:

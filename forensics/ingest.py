@@ -151,6 +151,9 @@ def load_one(case: Case, path: str, *, forced_format=None,
     if forced_format is None and _is_case_config(path):
         return FileResult(path, "skipped", message="a case config, not evidence; "
                           "apply it with --config or case.configure()")
+    if forced_format is None and _is_scenario_truth(path):
+        return FileResult(path, "skipped", message="a scenario's ground truth "
+                          "(forensics.scenarios), not evidence")
     try:
         digest, size = sha256_file(path)
         head = read_head(path)
@@ -203,6 +206,18 @@ def load_one(case: Case, path: str, *, forced_format=None,
     return FileResult(path, "loaded", fmt.name, eid, ctx.total_loaded, ctx.rows_rejected,
                       message=f"{ctx.lines_read} lines{note}",
                       seconds=time.perf_counter() - started)
+
+
+def _is_scenario_truth(path: str) -> bool:
+    """The ground_truth.json a generated scenario writes beside its logs is the answer key,
+    not evidence: loading the scenario's folder must not report it as unrecognised."""
+    if os.path.basename(path) != "ground_truth.json":
+        return False
+    try:
+        head = read_head(path)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and b'"scenario"' in head and b'"attribution"' in head
 
 
 def _is_case_config(path: str) -> bool:
