@@ -13,8 +13,10 @@
 -- the case span, 1 - coefficient of variation of the bin counts (0 above 1; RITA's bimodal
 -- variant is not implemented); duration: max(coverage of the case span by the pair's first
 -- to last connection, longest run of consecutive active hours / 12).
--- Internal-to-internal pairs are kept (lateral movement and internal relays matter here);
--- allowlisted destinations are skipped unless include_allowed.
+-- By default only pairs whose destination is outside the cluster are scored, as RITA does:
+-- schedulers, monitoring and training heartbeats beacon inside a cluster all day. Set
+-- include_internal to score internal pairs too (an internal relay); allowlisted
+-- destinations are skipped unless include_allowed.
 -- """
 --
 -- [tables.zeek_conn]
@@ -45,6 +47,10 @@
 -- type = "bool"
 -- default = false
 -- meaning = "also score pairs whose destination is allowlisted egress"
+-- [params.include_internal]
+-- type = "bool"
+-- default = false
+-- meaning = "also score pairs whose destination is internal or a sandbox"
 --
 -- [output]
 -- columns = [
@@ -76,7 +82,8 @@ pairs AS (
     SELECT c.src, c.dst, any_value(d.scope) AS dst_scope
     FROM conns c SEMI JOIN candidates k ON k.src = c.src AND k.dst = c.dst
     JOIN addr_scope d ON d.ip = c.dst
-    WHERE $include_allowed OR d.scope <> 'allowed_egress'
+    WHERE ($include_allowed OR d.scope <> 'allowed_egress')
+      AND ($include_internal OR d.scope NOT IN ('internal', 'sandbox'))
     GROUP BY c.src, c.dst
     HAVING count(DISTINCT c.t) >= $min_connections
 ),

@@ -28,6 +28,10 @@
 -- type = "bool"
 -- default = false
 -- meaning = "also report pairs whose destination is allowlisted egress"
+-- [params.outbound_only]
+-- type = "bool"
+-- default = true
+-- meaning = "only pairs from an internal or sandbox host to a destination outside (a tunnel leaves the cluster); false also reports inbound and internal pairs, such as admin sessions through a bastion"
 --
 -- [output]
 -- columns = [
@@ -69,7 +73,9 @@ scoped AS (
     JOIN ev USING (src, dst)
     JOIN addr_scope d ON d.ip = p.dst
     LEFT JOIN addr_scope s ON s.ip = p.src
-    WHERE $include_allowed OR d.scope <> 'allowed_egress'
+    WHERE ($include_allowed OR d.scope <> 'allowed_egress')
+      AND (NOT $outbound_only OR (s.scope IN ('internal', 'sandbox')
+                                  AND d.scope IN ('external', 'unknown', 'allowed_egress')))
 )
 SELECT src AS host,
        'tunnel' AS phase,

@@ -68,6 +68,12 @@ ledger_addrs AS (
     SELECT l.*, a.address
     FROM ledger_transfers l, unnest([l.from_address, l.to_address]) AS a(address)
     WHERE a.address IS NOT NULL AND a.address <> ''
+    UNION ALL BY NAME
+    -- payouts that name no address (a pool's daily running totals): one account per chain,
+    -- so mining proceeds still show even when the export leaves the wallet out
+    SELECT l.*, printf('unnamed %s %s wallet', l.chain, l.asset) AS address
+    FROM ledger_transfers l
+    WHERE coalesce(l.from_address, '') = '' AND coalesce(l.to_address, '') = ''
 ),
 ledger_kinds AS (
     SELECT address, (wallet_addresses(address))[1].kind AS kind

@@ -8,8 +8,10 @@
 -- grouped per source into sessions that end after idle_minutes without an attempt
 -- (bro-simple-scan style). A session becomes a finding when its attempts reach the
 -- threshold for the source's scope (much lower for sandboxes: a training node has no reason
--- to scan) and it touched at least min_hosts hosts or min_ports ports. Scan type:
--- horizontal (many hosts, few ports), vertical (many ports on few hosts) or random (both).
+-- to scan) and it touched at least min_hosts hosts, min_ports ports or min_targets distinct
+-- host:port pairs. Scan type: horizontal (many hosts, few ports), vertical (many ports on
+-- few hosts), random (both), or block (a few hosts times a few ports: an infrastructure
+-- sweep of the control-plane ports of a handful of servers).
 -- Reads `flows` (Zeek conn and firewall flows); internal-to-internal traffic only.
 -- """
 --
@@ -45,6 +47,11 @@
 -- default = 10
 -- min = 2
 -- meaning = "distinct ports that make a session a port (vertical) scan"
+-- [params.min_targets]
+-- type = "int"
+-- default = 20
+-- min = 2
+-- meaning = "distinct host:port pairs that make a session a block scan"
 -- [params.admin_ports]
 -- type = "str_list"
 -- default = ["22", "2222", "3389", "5985", "5986", "6443", "10250", "2379", "8265", "6379"]
@@ -52,7 +59,7 @@
 --
 -- [output]
 -- columns = [
---   "scan_type VARCHAR: horizontal, vertical or random",
+--   "scan_type VARCHAR: horizontal, vertical, random or block",
 --   "attempts BIGINT: failed or unanswered attempts in the session",
 --   "hosts BIGINT: distinct internal hosts probed",
 --   "ports BIGINT: distinct destination ports probed",
@@ -85,6 +92,7 @@ per_session AS (
     SELECT src_ip, session, any_value(src_scope) AS src_scope, any_value(host_name) AS host_name,
            min(ts) AS ts_start, max(ts) AS ts_end, count(*) AS attempts,
            count(DISTINCT dst_ip) AS hosts, count(DISTINCT dst_port) AS ports,
+           count(DISTINCT (dst_ip, dst_port)) AS targets,
            list_sort(list_distinct(list(dst_port)))[1:10] AS top_ports,
            bool_or(list_contains($admin_ports, dst_port::VARCHAR)) AS admin,
            evidence_list(source, evidence_id, line_no, ts) AS evidence
@@ -96,9 +104,10 @@ scored AS (
            CASE WHEN src_scope = 'sandbox' THEN $min_attempts_sandbox
                 ELSE $min_attempts_internal END AS threshold,
            CASE WHEN hosts >= $min_hosts AND ports >= $min_ports THEN 'random'
-                WHEN hosts >= $min_hosts THEN 'horizontal' ELSE 'vertical' END AS scan_type
+                WHEN hosts >= $min_hosts THEN 'horizontal'
+                WHEN ports >= $min_ports THEN 'vertical' ELSE 'block' END AS scan_type
     FROM per_session
-    WHERE hosts >= $min_hosts OR ports >= $min_ports
+    WHERE hosts >= $min_hosts OR ports >= $min_ports OR targets >= $min_targets
 )
 SELECT src_ip AS host,
        'recon' AS phase,

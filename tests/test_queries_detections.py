@@ -52,6 +52,36 @@ def test_recon_ignores_answered_external_and_small_probes(case, tmp_path):
         == [SCHED]
 
 
+def test_recon_finds_a_block_scan_of_a_few_servers(case, tmp_path):
+    # 5 servers x 6 control-plane ports, refused: few hosts, few ports, many targets
+    rows = [conn(i * 0.05 + j, SB, f"10.42.0.{j}", port, state="REJ")
+            for j in range(2, 7) for i, port in enumerate([22, 2379, 6443, 8786, 9000, 10250])]
+    load_zeek(case, tmp_path, conn=rows)
+    (f,) = findings(case, "recon_internal_scan")
+    assert f["host"] == SB and f["scan_type"] == "block" and f["attempts"] == 30
+    assert findings(case, "recon_internal_scan", min_targets=40) == []
+
+
+def test_lateral_ssh_from_a_sandbox_to_its_neighbours(case, tmp_path):
+    rows = [conn(600 * k, SB, f"10.42.7.{20 + k}", 22, ob=1200, rb=1500) for k in range(3)]
+    rows.append(conn(2000, SB, SCHED, 22, ob=1200, rb=1500))
+    load_zeek(case, tmp_path, conn=rows)
+    (f,) = findings(case, "recon_lateral_ssh")
+    assert f["host"] == SB and f["hosts"] == 4 and f["established"] == 4
+    assert {"lateral_ssh", "established", "infrastructure_target"} <= set(f["signals"])
+    assert f["severity"] == "high" and len(f["evidence"]) == 4
+
+
+def test_lateral_ssh_ignores_bastions_and_slow_or_few_sessions(case, tmp_path):
+    bastion = "10.42.1.10"
+    rows = [conn(60 * k, bastion, f"10.42.7.{20 + k}", 22) for k in range(6)]  # not a sandbox
+    rows += [conn(100, SB, "10.42.7.30", 22), conn(200, SB, "10.42.7.31", 22)]  # two hosts
+    rows += [conn(20000, SB, "10.42.7.32", 22)]  # hours later: another session
+    load_zeek(case, tmp_path, conn=rows)
+    assert findings(case, "recon_lateral_ssh") == []
+    assert [f["host"] for f in findings(case, "recon_lateral_ssh", idle_minutes=600)] == [SB]
+
+
 # -- tunnel -------------------------------------------------------------------------------
 
 def test_tunnel_scores_an_outbound_ssh_session_with_every_signal(case, tmp_path):
