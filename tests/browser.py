@@ -42,7 +42,8 @@ def chromium_available() -> bool:
     return Path(CHROMIUM).exists()
 
 
-def visit(path: Path, screenshot: Path | None = None, timeout_ms: int = 30000) -> PageVisit:
+def visit(path: Path, screenshot: Path | None = None, timeout_ms: int = 30000,
+          plot: str = "#timeline") -> PageVisit:
     """Open `path` in headless Chromium; collect requests, console errors, text, title."""
     if not chromium_available():
         pytest.skip("playwright or chromium not installed")
@@ -63,13 +64,12 @@ def visit(path: Path, screenshot: Path | None = None, timeout_ms: int = 30000) -
                 page.on("pageerror", lambda e: result.page_errors.append(str(e)))
                 started = time.monotonic()
                 page.goto(url, wait_until="load", timeout=timeout_ms)
+                drawn = f"document.querySelector({plot!r} + ' .main-svg') !== null"
                 page.wait_for_function(
-                    "() => document.querySelector('#timeline .main-svg') !== null || "
-                    "typeof Plotly === 'undefined' || !document.getElementById('timeline')",
-                    timeout=timeout_ms)
+                    f"() => {drawn} || typeof Plotly === 'undefined' || "
+                    f"!document.querySelector({plot!r})", timeout=timeout_ms)
                 result.load_seconds = time.monotonic() - started
-                result.plot_drawn = bool(page.evaluate(
-                    "() => document.querySelector('#timeline .main-svg') !== null"))
+                result.plot_drawn = bool(page.evaluate(f"() => {drawn}"))
                 result.title = page.title()
                 result.text = page.evaluate("() => document.body.innerText")
                 result.pwned = page.evaluate("() => window.__pwned === undefined ? null : "

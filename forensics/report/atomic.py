@@ -13,6 +13,14 @@ import os
 import tempfile
 from pathlib import Path
 
+from forensics.errors import ForensicsError
+
+
+class ReportWriteError(ForensicsError):
+    """The output could not be written (directory not writable, disk full, ...)."""
+
+    exit_code = 7
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -28,8 +36,11 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
     exactly as they could read any other file written by this user.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise ReportWriteError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(text.encode("utf-8"))
@@ -37,11 +48,13 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise ReportWriteError(f"cannot write {target}: {exc.strerror or exc}") from None
         raise
     _fsync_dir(target.parent)
     return target

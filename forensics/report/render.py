@@ -250,10 +250,10 @@ def _attribution(attr: Attribution) -> str:
         irows = [[_td(i.get("item_id")), _td(i.get("name")), _td(i.get("direction")),
                   _td(_num(i.get("weight")), True), _td(i.get("explanation")),
                   _td(i.get("query")), _td(_refs(i.get("rows")))] for i in items]
+        heads = ["item", "name", "points to", "weight", "explanation", "query", "rows"]
         out.append(f'<details class="finding"><summary>Evidence for '
                    f"<b>{_e(inc.get('incident_id'))}</b>: {_e(inc.get('verdict'))}</summary>"
-                   f"{_table(['item', 'name', 'points to', 'weight', 'explanation', 'query', 'rows'], irows)}"
-                   "</details>")
+                   f"{_table(heads, irows)}</details>")
     out.append("</section>")
     return "".join(out)
 
