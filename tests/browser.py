@@ -43,7 +43,7 @@ def chromium_available() -> bool:
 
 
 def visit(path: Path, screenshot: Path | None = None, timeout_ms: int = 30000,
-          plot: str = "#timeline") -> PageVisit:
+          plot: str = "#timeline", hover: bool = False) -> PageVisit:
     """Open `path` in headless Chromium; collect requests, console errors, text, title."""
     if not chromium_available():
         pytest.skip("playwright or chromium not installed")
@@ -70,6 +70,12 @@ def visit(path: Path, screenshot: Path | None = None, timeout_ms: int = 30000,
                     f"!document.querySelector({plot!r})", timeout=timeout_ms)
                 result.load_seconds = time.monotonic() - started
                 result.plot_drawn = bool(page.evaluate(f"() => {drawn}"))
+                if hover and result.plot_drawn:  # render every trace's hover label once
+                    page.evaluate(
+                        f"() => {{ const gd = document.querySelector({plot!r}); "
+                        "gd.data.forEach((t, i) => Plotly.Fx.hover(gd, "
+                        "[{curveNumber: i, pointNumber: 0}])); }")
+                    page.wait_for_timeout(300)
                 result.title = page.title()
                 result.text = page.evaluate("() => document.body.innerText")
                 result.pwned = page.evaluate("() => window.__pwned === undefined ? null : "

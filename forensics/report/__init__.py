@@ -19,9 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from forensics.report import gather as _gather
+from forensics.report import render as _render
 from forensics.report.atomic import write_atomic
-from forensics.report.gather import ReportData, gather
-from forensics.report.render import render
+from forensics.report.gather import ReportData
 
 if TYPE_CHECKING:
     from forensics.case import Case
@@ -48,8 +49,8 @@ def export_html(case: Case, path: str | os.PathLike[str], *,
     """
     if isinstance(hosts, str):
         hosts = [hosts]
-    data = gather(case, since=since, until=until, hosts=list(hosts or ()), now=now)
-    text = render(data)
+    data = _gather.gather(case, since=since, until=until, hosts=list(hosts or ()), now=now)
+    text = _render.render(data)
     target = write_atomic(path, text)
     notes = list(data.notes)
     if data.attribution.status == "error":
@@ -57,4 +58,4 @@ def export_html(case: Case, path: str | os.PathLike[str], *,
     return ExportResult(target, len(text.encode("utf-8")), data.findings_total, notes)
 
 
-__all__ = ["ExportResult", "ReportData", "export_html", "gather", "render"]
+__all__ = ["ExportResult", "ReportData", "export_html"]

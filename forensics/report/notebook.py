@@ -119,7 +119,8 @@ def to_html(nb: Any, name: str = "notebook") -> str:
                             sanitize_html=False)
     policy = csp([plotly_js, _BOOT] if has_plots else [])
     body, _ = exporter.from_notebook_node(nb, resources={
-        "metadata": {"name": name}, "forensics_csp": policy, "forensics_plotly_js": plotly_js, "forensics_boot_js": _BOOT})
+        "metadata": {"name": name}, "forensics_csp": policy,
+        "forensics_plotly_js": plotly_js, "forensics_boot_js": _BOOT})
     return body
 
 

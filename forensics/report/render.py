@@ -90,7 +90,7 @@ def csp(scripts: Iterable[str]) -> str:
     Styles may be inline (plotly sets them from script; CSS cannot run code, and with
     every fetch directive at 'none' it cannot send anything anywhere either).
     """
-    hashes = " ".join(_sha256_source(s) for s in scripts)
+    hashes = " ".join(_sha256_source(s) for s in scripts) or "'none'"
     return ("default-src 'none'; "
             f"script-src {hashes}; "
             "style-src 'unsafe-inline'; img-src data: blob:; font-src 'none'; "
