@@ -82,7 +82,7 @@ def visit(path: Path, screenshot: Path | None = None, timeout_ms: int = 30000,
                                              "String(window.__pwned)")
                 if screenshot is not None:
                     screenshot.parent.mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(screenshot), full_page=False)
+                    page.screenshot(path=str(screenshot), full_page=True)
             finally:
                 ctx.close()
     finally:
