@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     nb_run.add_argument("notebook")
     nb_run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="set a parameter (repeatable; Python literals or plain text)")
-    nb_run.add_argument("--html", help="write the executed notebook as offline HTML here")
+    nb_run.add_argument("--html", help="write the executed notebook as offline HTML here "
+                                       "({date} and {time} as for report --out)")
     nb_run.add_argument("--out", help="write the executed notebook (.ipynb) here")
     nb_run.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     nb_run.add_argument("--kernel", default="python3", help="kernel name (default python3)")
@@ -302,11 +303,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_notebook(args: argparse.Namespace) -> int:
     from forensics.errors import UsageError
     from forensics.report import notebook
+    from forensics.report.schedule import output_path
 
     if not args.html and not args.out:
         raise UsageError("nothing to write", hint="give --html FILE and/or --out FILE.ipynb")
     params = notebook.parse_params(args.param)
-    result = notebook.run(args.notebook, params=params, html=args.html, output=args.out,
+    result = notebook.run(args.notebook, params=params,
+                          html=output_path(args.html) if args.html else None,
+                          output=output_path(args.out) if args.out else None,
                           timeout=args.timeout, kernel=args.kernel)
     for written in (result.html, result.notebook):
         if written:
