@@ -31,6 +31,8 @@ from forensics.report.gather import (
 from forensics.report.lines import cap
 from forensics.timeline import PHASE_COLOURS
 
+OPEN_FINDINGS = 30  # findings shown unfolded, with their lines; the others fold
+
 _BOOT = (
     "(function(){var d=document.getElementById('timeline-data');"
     "if(!d||typeof Plotly==='undefined'){return;}"
@@ -215,7 +217,9 @@ def _findings(findings: list[Finding], total: int) -> str:
                          f'<td><pre class="{cls}">{_e(line.text)}</pre></td>'])
         lines = _table(["time", "table", "file:line", "log text"], rows) if rows else \
             "<p class=\"muted\">No rows cited.</p>"
-        out.append(f'<details class="finding" open>{head}{info}{lines}</details>')
+        # the first findings open; the rest one click away (keeps a big report fast to lay out)
+        opened = " open" if n <= OPEN_FINDINGS else ""
+        out.append(f'<details class="finding"{opened}>{head}{info}{lines}</details>')
     if total > len(findings):
         out.append(f'<p class="note">{_e(total - len(findings))} weaker findings are not '
                    "shown.</p>")
