@@ -263,3 +263,25 @@ def test_case_path_in_memory_and_umask_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_gzip_evidence_and_paths_relative_to_the_case(tmp_path, monkeypatch):
+    """Lines come out of .gz files too, and a relative evidence path is found beside the
+    case when the report runs from another folder (cron's working directory is $HOME)."""
+    import gzip
+
+    work = tmp_path / "work"
+    (work / "logs").mkdir(parents=True)
+    with gzip.open(work / "logs" / "conn.log.gz", "wb") as fh:
+        fh.write((SAMPLE / "conn.log").read_bytes())
+    monkeypatch.chdir(work)
+    with forensics.open_case("case.duckdb") as case:
+        case.configure(SAMPLE / "case.toml")
+        case.load("logs/conn.log.gz")
+    monkeypatch.chdir(tmp_path)
+    with forensics.open_case(work / "case.duckdb", read_only=True) as case:
+        data = gather.gather(case)
+    lines = [ln for f in data.findings for ln in f.lines]
+    assert lines and all(ln.raw for ln in lines)
+    conn = (SAMPLE / "conn.log").read_text().splitlines()
+    assert all(ln.text == conn[ln.line_no - 1] for ln in lines)

@@ -49,7 +49,8 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Ari
 h1 { font-size: 1.6rem; margin-bottom: .2rem; }
 h2 { border-bottom: 1px solid #ccc; padding-bottom: .2rem; margin-top: 2rem; }
 table { border-collapse: collapse; width: 100%; font-size: .85rem; margin: .5rem 0; }
-th, td { border: 1px solid #ddd; padding: .25rem .4rem; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #ddd; padding: .25rem .4rem; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
 th { background: #f3f3f5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code, pre, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace;
