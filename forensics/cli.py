@@ -1,20 +1,29 @@
-"""The `forensics` command: load evidence, look at tables, run SQL, write scenarios.
+"""The `forensics` command: load evidence, run detections, write timelines, reports and
+scenarios.
 
 Non-interactive and scriptable: output goes to stdout, progress to stderr (only on a
 terminal), and the exit code says what happened so cron or a pipeline can act on it:
 
-    0  everything asked for was done (files loaded or already in the case)
+    0  everything asked for was done (files loaded or already in the case, report written)
     1  the command ran but found a problem in the data (`--fail-on-rejects` and rejects)
-    2  usage error: bad arguments, unknown format, invalid config
-    3  at least one file failed to load or was not recognised (the rest still loaded)
-    4  the case file is locked by another process
+    2  usage error: bad arguments, unknown format, invalid config, no such case or notebook
+    3  at least one file failed to load or was not recognised (the rest still loaded; with
+       `report --ingest` the report was still written)
+    4  the case file is locked by another process (and no --wait was given)
     5  an internal error (a bug): please report it with the message
+    6  `report`: the case stayed locked by a writer for the whole --wait; nothing written
+    7  `report`, `notebook run`: the output file could not be written (permissions, disk
+       full); an earlier file of the same name is left as it was
+    8  `notebook run`: a cell raised; the HTML was still written, showing the error
+
+`report` and `notebook run` are made for cron and systemd timers: see docs/scheduling.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -27,6 +36,9 @@ EXIT_USAGE = 2
 EXIT_LOAD_FAILED = 3
 EXIT_LOCKED = 4
 EXIT_INTERNAL = 5
+EXIT_LOCK_TIMEOUT = 6
+EXIT_WRITE_FAILED = 7
+EXIT_NOTEBOOK_FAILED = 8
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +93,34 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("--format", choices=("table", "csv", "json"), default="table")
     timeline.add_argument("--limit", type=int, default=200, help="rows to print as a table")
 
+    report = sub.add_parser("report", help="write a standalone HTML report of a case")
+    report.add_argument("--case", default="case.duckdb", help="case file (opened read-only)")
+    report.add_argument("--out", default="timeline.html",
+                        help="HTML file to write; {date} and {time} become the UTC date "
+                             "(2026-03-04) and time (081500)")
+    report.add_argument("--since", help="ISO time or a duration back from now (24h, 7d)")
+    report.add_argument("--until", help="ISO time or a duration back from now")
+    report.add_argument("--host", action="append", default=[],
+                        help="only findings about this host (repeatable)")
+    report.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                        help="how long to keep retrying while a writer holds the case "
+                             "(default 30; 0: fail at once)")
+    report.add_argument("--ingest", metavar="DIR",
+                        help="first load new files from this folder (already loaded: no-op)")
+    report.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    notebook = sub.add_parser("notebook", help="run notebooks headless")
+    nb_sub = notebook.add_subparsers(dest="notebook_command", required=True)
+    nb_run = nb_sub.add_parser("run", help="execute a parameterised notebook, export HTML")
+    nb_run.add_argument("notebook")
+    nb_run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="set a parameter (repeatable; Python literals or plain text)")
+    nb_run.add_argument("--html", help="write the executed notebook as offline HTML here "
+                                       "({date} and {time} as for report --out)")
+    nb_run.add_argument("--out", help="write the executed notebook (.ipynb) here")
+    nb_run.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    nb_run.add_argument("--kernel", default="python3", help="kernel name (default python3)")
+
     sub.add_parser("formats", help="list the formats the loaders read")
     sub.add_parser("schema", help="print the schema reference (Markdown)")
 
@@ -128,6 +168,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_query(args)
     if args.command == "timeline":
         return _cmd_timeline(args)
+    if args.command == "report":
+        return _cmd_report(args)
+    if args.command == "notebook":
+        return _cmd_notebook(args)
     if args.command == "formats":
         from forensics.loaders import FORMATS
 
@@ -257,6 +301,48 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
     with forensics.open_case(args.case, read_only=True) as case:
         table = timeline.build(case, host=args.host, since=since, until=until).table()
     _print_frame(table, args.format, args.limit)
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from forensics import report, timeline
+    from forensics.report.schedule import open_waiting, output_path
+
+    since, until = timeline.parse_time(args.since), timeline.parse_time(args.until)
+    out = output_path(args.out)
+    status = EXIT_OK
+    if args.ingest:
+        with open_waiting(args.case, read_only=False, wait=args.wait) as case:
+            loaded = case.load(os.path.abspath(args.ingest))
+        for f in loaded.files:
+            if f.status not in ("loaded", "duplicate", "skipped"):
+                print(f"forensics: {f.path}: {f.status}: {f.message}", file=sys.stderr)
+        if not loaded.ok:
+            status = EXIT_LOAD_FAILED
+    with open_waiting(args.case, read_only=True, wait=args.wait) as case:
+        result = report.export_html(case, out, since=since, until=until, hosts=args.host)
+    for note in result.notes:
+        print(f"forensics: note: {note}", file=sys.stderr)
+    if not args.quiet:
+        print(f"wrote {result.path} ({result.size_bytes} bytes, {result.findings} findings)")
+    return status
+
+
+def _cmd_notebook(args: argparse.Namespace) -> int:
+    from forensics.errors import UsageError
+    from forensics.report import notebook
+    from forensics.report.schedule import output_path
+
+    if not args.html and not args.out:
+        raise UsageError("nothing to write", hint="give --html FILE and/or --out FILE.ipynb")
+    params = notebook.parse_params(args.param)
+    result = notebook.run(args.notebook, params=params,
+                          html=output_path(args.html) if args.html else None,
+                          output=output_path(args.out) if args.out else None,
+                          timeout=args.timeout, kernel=args.kernel)
+    for written in (result.html, result.notebook):
+        if written:
+            print(f"wrote {written}")
     return EXIT_OK
 
 
