@@ -44,8 +44,7 @@ def test_scenario_report(name, tmp_path):
     summary = seen.text.split("Phases found:", 1)[1].split("\n", 1)[0]
     # the report's own duty: every phase the detections found is shown
     assert not [p for p in detected if p not in summary]
+    # and every phase of the ground truth is in the report (tests/test_evaluation.py checks
+    # the detections find each step; here the page must show them)
     missing = [p for p in phases if p not in summary]
-    undetected = [p for p in missing if p not in detected]
-    assert not [p for p in missing if p in detected]
-    if undetected:  # a gap in queries/*.sql, not in the report: flagged, not hidden
-        pytest.xfail(f"{name}: ground-truth phases no detection finds: {undetected}")
+    assert not missing, f"{name}: phases in the ground truth but not in the report: {missing}"

@@ -20,15 +20,19 @@ import pytest
 
 from tests.test_report import REPO, SAMPLE
 
-DOC = REPO / "docs" / "scheduling.md"
+DOCS = (REPO / "README.md", REPO / "docs" / "scheduling.md")
 FORENSICS = "/opt/forensics/.venv/bin/forensics"
 
 
 def blocks() -> list[tuple[str, str]]:
-    """(marker, body) of every fenced block that follows a schedule marker."""
-    found = re.findall(r"<!-- schedule: ([^>]+?) -->\s*```[a-z]*\n(.*?)```",
-                       DOC.read_text(encoding="utf-8"), flags=re.S)
-    assert found, "no schedule blocks in docs/scheduling.md"
+    """(marker, body) of every fenced block that follows a schedule marker, in the README
+    and in docs/scheduling.md: what the docs tell an operator to paste is what runs here."""
+    found = []
+    for doc in DOCS:
+        here = re.findall(r"<!-- schedule: ([^>]+?) -->\s*```[a-z]*\n(.*?)```",
+                          doc.read_text(encoding="utf-8"), flags=re.S)
+        assert here, f"no schedule blocks in {doc.name}"
+        found += here
     return found
 
 
