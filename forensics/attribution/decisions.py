@@ -35,7 +35,7 @@ def record_decision(case: Case, incident_id: str, *, verdict: str, confidence: f
     con.execute("BEGIN TRANSACTION")
     try:
         (next_id,) = con.execute("SELECT coalesce(max(decision_id), 0) + 1 "
-                                 "FROM attribution_decisions").fetchone()  # type: ignore[misc]
+                                 "FROM attribution_decisions").fetchall()[0]
         con.execute(
             "INSERT INTO attribution_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [next_id, incident_id, verdict, float(confidence), analyst.strip(),
@@ -53,7 +53,7 @@ def decisions(case: Case, incident_id: str | None = None,
     """Decisions (the current one per incident, or all), with superseded_by computed."""
     present = case.con.execute(
         "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_name = 'attribution_decisions'").fetchone()[0]  # type: ignore[index]
+        "WHERE table_name = 'attribution_decisions'").fetchall()[0][0]
     if not present:  # an older case opened read-only
         return pl.DataFrame(schema={c: pl.String for c in COLUMNS})
     return case.sql(
