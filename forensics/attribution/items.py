@@ -210,10 +210,11 @@ class Builder:
         lo, hi = inc.ts_start - COMMAND_LOOKBACK, inc.ts_end
         for r in runs:
             if r["recurring_kinds"] and r["ts_start"] <= hi and r["ts_end"] >= lo:
+                sample = r["evidence"][2] if len(r["evidence"]) > 2 else r["evidence"][0]
                 self.add(inc, "recurrence_across_runs", r["run_id"] or "run",
                          f"run {r['run_id']} on {inc.label} ran {', '.join(r['recurring_kinds'])}"
                          f" commands, and so did run(s) {', '.join(r['other_runs'])}: the same "
-                         f"behaviour in two training runs ({self.cite.row(r['evidence'][2] if len(r['evidence']) > 2 else r['evidence'][0])}).",
+                         f"behaviour in two training runs ({self.cite.row(sample)}).",
                          "attr_agent_runs", r["evidence"][2:] or r["evidence"])
 
     # -- GPU processes and billing ---------------------------------------------------------

@@ -60,8 +60,9 @@ MACROS = [
     # where such a command points: the tunnel's server (user@HOST, else the last word) or
     # the miner's pool host (stratum URL or -o HOST:PORT)
     r"""CREATE OR REPLACE TEMP MACRO command_destination(c) AS CASE command_kind(c)
-        WHEN 'tunnel' THEN coalesce(nullif(regexp_extract(c, '@([A-Za-z0-9._-]*[A-Za-z0-9])', 1), ''),
-                                    nullif(regexp_extract(c, '([^\s@]+)\s*$', 1), ''))
+        WHEN 'tunnel' THEN coalesce(
+            nullif(regexp_extract(c, '@([A-Za-z0-9._-]*[A-Za-z0-9])', 1), ''),
+            nullif(regexp_extract(c, '([^\s@]+)\s*$', 1), ''))
         WHEN 'miner' THEN coalesce(
             nullif(regexp_extract(c, '(?i)stratum\+[a-z]+://([^:/\s]+)', 1), ''),
             nullif(regexp_extract(c, '(?i)\s(?:-o|--url)[= ]?\s*([^\s:]+):[0-9]+', 1), ''))

@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 import polars as pl
 
 from forensics import timeline as tlmod
-from forensics.widgets.registry import get_or_create
 from forensics.widgets.htmlutil import esc, table
+from forensics.widgets.registry import get_or_create
 
 
 class TimelineExplorer:

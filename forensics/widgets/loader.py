@@ -9,8 +9,8 @@ from typing import Any
 
 import ipywidgets as w
 
-from forensics.widgets.registry import get_or_create
 from forensics.widgets.htmlutil import esc, table
+from forensics.widgets.registry import get_or_create
 
 
 class CaseLoader:

@@ -10,8 +10,8 @@ import ipywidgets as w
 import polars as pl
 
 from forensics import attribution
-from forensics.widgets.registry import get_or_create
 from forensics.widgets.htmlutil import esc, table
+from forensics.widgets.registry import get_or_create
 
 _COLOURS = {"agent": "#1f77b4", "intruder": "#d62728", "mixed": "#9467bd",
             "inconclusive": "#7f7f7f"}
