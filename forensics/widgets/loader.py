@@ -50,12 +50,15 @@ class CaseLoader:
             entries = []
         options = [("..", str(folder.parent))] + [
             (p.name + ("/" if p.is_dir() else ""), str(p)) for p in entries[:500]]
-        with self.browser.hold_trait_notifications():
+        self._refreshing = True
+        try:
             self.browser.options = options
             self.browser.value = None
+        finally:
+            self._refreshing = False
 
     def _browse(self, change: dict[str, Any]) -> None:
-        if change["new"]:
+        if change["new"] and not getattr(self, "_refreshing", False):
             self.path.value = change["new"]
 
     def _on_progress(self, done: int, total: int, path: str, result: Any) -> None:

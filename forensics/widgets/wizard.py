@@ -72,9 +72,12 @@ class AttributionWizard:
                    for r in self.incidents.iter_rows(named=True)]
         current = self.incident.value
         self.incident.options = options
-        if current in [v for _, v in options]:
-            self.incident.value = current
-        self._open_incident()
+        values = [v for _, v in options]
+        target = current if current in values else (values[0] if values else None)
+        if self.incident.value != target:
+            self.incident.value = target  # opens it (observer)
+        else:
+            self._open_incident()
 
     @property
     def items(self) -> pl.DataFrame:
