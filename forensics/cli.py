@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     nb_run.add_argument("--out", help="write the executed notebook (.ipynb) here")
     nb_run.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     nb_run.add_argument("--kernel", default="python3", help="kernel name (default python3)")
+    attribute = sub.add_parser("attribute",
+                               help="per incident: was it the agent or an intruder?")
+    attribute.add_argument("--case", default="case.duckdb")
+    attribute.add_argument("--gap-hours", type=float, default=6.0,
+                           help="hours without findings that split a host's incidents")
+    attribute.add_argument("--format", choices=("table", "json"), default="table")
 
     sub.add_parser("formats", help="list the formats the loaders read")
     sub.add_parser("schema", help="print the schema reference (Markdown)")
@@ -172,6 +178,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_report(args)
     if args.command == "notebook":
         return _cmd_notebook(args)
+    if args.command == "attribute":
+        return _cmd_attribute(args)
     if args.command == "formats":
         from forensics.loaders import FORMATS
 
@@ -343,6 +351,28 @@ def _cmd_notebook(args: argparse.Namespace) -> int:
     for written in (result.html, result.notebook):
         if written:
             print(f"wrote {written}")
+def _cmd_attribute(args: argparse.Namespace) -> int:
+    import forensics
+    from forensics import attribution
+
+    with forensics.open_case(args.case, read_only=True) as case:
+        incs = attribution.incidents(case, gap_hours=args.gap_hours)
+        items = attribution.evidence(case, gap_hours=args.gap_hours)
+    if args.format == "json":
+        out = []
+        for row in incs.iter_rows(named=True):
+            mine = items.filter(items["incident_id"] == row["incident_id"])
+            row["evidence"] = [{k: v for k, v in r.items() if k != "incident_id"}
+                               for r in mine.iter_rows(named=True)]
+            out.append(row)
+        print(json.dumps(out, default=str, indent=1))
+        return EXIT_OK
+    rows = [(r["host_name"] or r["host"], r["host"],
+             f"{r['ts_start']:%Y-%m-%d %H:%M} - {r['ts_end']:%Y-%m-%d %H:%M}", r["verdict"],
+             f"{r['confidence']:.2f}", f"{r['agent_score']:.2f}/{r['intruder_score']:.2f}",
+             ", ".join(r["deciding"]) or "-") for r in incs.iter_rows(named=True)]
+    print(_table(["host", "address", "window (UTC)", "verdict", "confidence",
+                  "agent/intruder", "deciding evidence"], rows, width=90))
     return EXIT_OK
 
 

