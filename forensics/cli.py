@@ -351,6 +351,9 @@ def _cmd_notebook(args: argparse.Namespace) -> int:
     for written in (result.html, result.notebook):
         if written:
             print(f"wrote {written}")
+    return EXIT_OK
+
+
 def _cmd_attribute(args: argparse.Namespace) -> int:
     import forensics
     from forensics import attribution

@@ -181,17 +181,13 @@ def test_attribution_section_from_the_contract(rome_mini, tmp_path, monkeypatch)
     monkeypatch.setitem(sys.modules, "forensics.attribution", fake)
     monkeypatch.setattr(forensics, "attribution", fake, raising=False)
     case.con.execute(
-        "CREATE TABLE attribution_decisions (decision_id INTEGER, incident_id VARCHAR, "
-        "verdict VARCHAR, confidence DOUBLE, analyst VARCHAR, decided_at TIMESTAMPTZ, "
-        "rationale VARCHAR, accepted VARCHAR[], rejected VARCHAR[], notes JSON, "
-        "superseded_by INTEGER)")
-    case.con.execute(
-        "INSERT INTO attribution_decisions VALUES "
+        "INSERT INTO attribution_decisions (decision_id, incident_id, verdict, confidence, "
+        "analyst, decided_at, rationale, accepted, rejected, notes) VALUES "
         "(1, '10.42.7.17@2026-03-04T08:00:00Z', 'intruder', 0.5, 'ana', "
-        "'2026-03-04 10:00:00+00', 'first look', ['i1'], [], NULL, 2), "
+        "'2026-03-04 10:00:00+00', 'first look', ['i1'], [], NULL), "
         "(2, '10.42.7.17@2026-03-04T08:00:00Z', 'agent', 0.9, 'ana', "
         "'2026-03-04 12:00:00+00', 'agent log lines match the <flows>', ['i1'], [], "
-        "'{\"i1\": \"checked\"}', NULL)")
+        "'{\"i1\": \"checked\"}')")
     doc = report.export_html(case, tmp_path / "r.html").path.read_text(encoding="utf-8")
     text = _text(doc)
     assert "10.42.7.17@2026-03-04T08:00:00Z" in text and "agent_log_matches_flow" in text
