@@ -205,6 +205,7 @@ def test_attribution_absent_or_failing_does_not_stop_the_report(rome_mini, tmp_p
                                                                 monkeypatch):
     case, _ = rome_mini
     monkeypatch.setitem(sys.modules, "forensics.attribution", None)  # import fails
+    monkeypatch.delattr(forensics, "attribution", raising=False)  # even if imported before
     doc = report.export_html(case, tmp_path / "a.html").path.read_text(encoding="utf-8")
     assert "attribution is not part of this forensics version" in doc
     broken = types.ModuleType("forensics.attribution")
@@ -214,6 +215,7 @@ def test_attribution_absent_or_failing_does_not_stop_the_report(rome_mini, tmp_p
 
     broken.incidents = boom  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "forensics.attribution", broken)
+    monkeypatch.setattr(forensics, "attribution", broken, raising=False)
     result = report.export_html(case, tmp_path / "b.html")
     assert "no weights &lt;configured&gt;" in result.path.read_text(encoding="utf-8")
     assert any("attribution failed" in n for n in result.notes)
