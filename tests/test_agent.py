@@ -279,7 +279,7 @@ def test_doc_examples_load_exactly(case, tmp_path):
         "action_type": "shell", "command": "ssh -N -R 2222:localhost:22 tunnel@203.0.113.7\n",
         "tool_name": None, "target": None, "exit_code": 255,
         "output_excerpt": "ssh: connect to host 203.0.113.7 port 22: Connection timed out",
-        "extra": {"model": "policy-v3", "temperature": "0.7", "tokens": "412"},
+        "extra": {"model": "policy-v3", "temperature": 0.7, "tokens": 412},  # kept verbatim
     })
     tool = row_at(case, res.evidence_id, 3)
     check(tool, {"action_type": "tool_call", "tool_name": "browser", "actor": "tool",

@@ -268,6 +268,11 @@ def _extra_entries(frame: pl.DataFrame, ok: pl.Series) -> pl.Series:
     n = frame.height
     unknown = [c for c in frame.columns if c not in KNOWN and c != _LINE and
                not c.startswith("__")]
+    if not unknown:
+        # the common case: `extra` is already a JSON object's text; keep it as it is
+        texts = frame["extra"].cast(pl.String)
+        keep = (texts.str.starts_with("{") & ok).fill_null(False)
+        return pl.select(pl.when(keep).then(texts).otherwise(None).alias("e"))["e"]
     indexed = frame.with_columns(pl.int_range(0, n, dtype=pl.Int64).alias("__i"))
     pieces: list[pl.DataFrame] = []
     if unknown:

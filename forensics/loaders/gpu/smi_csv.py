@@ -325,7 +325,7 @@ class _SmiCsvBase:
                                               return_dtype=pl.String).alias("__reason"))
         typed = typed.drop("__bad")
         extra = (c.extra_expr(extra_cols, extra_keys) if extra_cols
-                 else pl.lit(None, dtype=c.ENTRY_LIST))
+                 else pl.lit(None, dtype=pl.String))
         typed = typed.with_columns(extra.alias("extra")).drop(extra_cols)
         if blank_rows:
             ctx.blank_lines += len(blank_rows)
