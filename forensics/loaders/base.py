@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import polars as pl
 
 from forensics.errors import IntegrityError
+from forensics.loaders.reading import Block
 
 if TYPE_CHECKING:
     import duckdb
@@ -256,6 +257,31 @@ class LoadContext:
     @property
     def total_loaded(self) -> int:
         return sum(self.rows_loaded.values())
+
+
+def damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
+    """Reject the partial last line of a damaged (gzip) stream; return the intact lines.
+
+    Every line-based loader calls this on each block: the text before a corruption loads,
+    the damage itself is one reject at the line where it happened.
+    """
+    if block.damage is None:
+        return block
+    cut = block.data.rfind(b"\n")
+    ctx.reject(block.first_line + block.n_lines - 1,
+               f"{block.damage}; this line is the incomplete text before the damage",
+               block.data[cut + 1:])
+    if cut < 0:
+        return None
+    return Block(block.data[:cut], block.first_line, block.n_lines - 1)
+
+
+def count_blank(ctx: LoadContext, line: bytes) -> bool:
+    """Count a blank (or whitespace-only) line as such; True if it was one."""
+    if line.strip(b" \t\r") == b"":
+        ctx.blank_lines += 1
+        return True
+    return False
 
 
 def _is_entry_list(dtype: pl.DataType) -> bool:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import polars as pl
 
 from forensics.loaders import zeek_types as zt
-from forensics.loaders.base import LoadContext
-from forensics.loaders.reading import Block, Run
+from forensics.loaders.base import LoadContext, count_blank, damaged_tail  # noqa: F401  (re-exported)
+from forensics.loaders.reading import Run
 
 LINE = "line_no"
 _HEX_ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})|\\\\")
@@ -60,26 +60,8 @@ def decode_escaped_cells(frame: pl.DataFrame, backslash: bool) -> pl.DataFrame:
     return frame.with_columns(updates) if updates else frame
 
 
-def damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
-    """Reject the partial last line of a damaged stream; return the intact lines before it."""
-    if block.damage is None:
-        return block
-    cut = block.data.rfind(b"\n")
-    ctx.reject(
-        block.first_line + block.n_lines - 1,
-        f"{block.damage}; this line is the incomplete text before the damage",
-        block.data[cut + 1 :],
-    )
-    if cut < 0:
-        return None
-    return Block(block.data[:cut], block.first_line, block.n_lines - 1)
 
 
-def count_blank(ctx: LoadContext, line: bytes) -> bool:
-    if line.strip(b" \t\r") == b"":
-        ctx.blank_lines += 1
-        return True
-    return False
 
 
 def lines_of(run: Run) -> list[bytes]:

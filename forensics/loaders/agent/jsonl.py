@@ -22,7 +22,9 @@ import polars as pl
 
 from forensics.loaders.agent.common import ENTRIES, ENTRY, INT32_MAX, INT32_MIN, OUTPUT_CAP
 from forensics.loaders.base import LoadContext
-from forensics.loaders.reading import Block, Run, iter_blocks, prefetch, split_runs
+from forensics.loaders.base import count_blank as _count_blank
+from forensics.loaders.base import damaged_tail as _damaged_tail
+from forensics.loaders.reading import Run, iter_blocks, prefetch, split_runs
 
 MARKER = "forensics.agent/1"
 DEFAULT_FRAMEWORK = "forensics-jsonl"
@@ -116,23 +118,8 @@ class AgentJsonl:
         return _convert(ctx, frame, raw_line, state)
 
 
-def _damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
-    if block.damage is None:
-        return block
-    cut = block.data.rfind(b"\n")
-    ctx.reject(block.first_line + block.n_lines - 1,
-               f"{block.damage}; this line is the incomplete text before the damage",
-               block.data[cut + 1:])
-    if cut < 0:
-        return None
-    return Block(block.data[:cut], block.first_line, block.n_lines - 1)
 
 
-def _count_blank(ctx: LoadContext, line: bytes) -> bool:
-    if line.strip(b" \t\r") == b"":
-        ctx.blank_lines += 1
-        return True
-    return False
 
 
 def _has_long_line(data: bytes, limit: int) -> bool:

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from forensics.loaders.base import LoadContext
+from forensics.loaders.base import damaged_tail as _damaged_tail
 from forensics.loaders.reading import Block, iter_blocks
 
 LINE = "line_no"
@@ -133,16 +134,6 @@ def read_records(ctx: LoadContext, null_tokens: tuple[str, ...] = ()) -> tuple[
     return header, gen()
 
 
-def _damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
-    if block.damage is None:
-        return block
-    cut = block.data.rfind(b"\n")
-    ctx.reject(block.first_line + block.n_lines - 1,
-               f"{block.damage}; this line is the incomplete text before the damage",
-               block.data[cut + 1:])
-    if cut < 0:
-        return None
-    return Block(block.data[:cut], block.first_line, block.n_lines - 1)
 
 
 def _nulls(frame: pl.DataFrame, header: list[str], tokens: tuple[str, ...]) -> pl.DataFrame:

@@ -16,8 +16,12 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from forensics.loaders.base import LoadContext, json_object
-from forensics.loaders.reading import Block, iter_blocks, split_runs
+from forensics.loaders.base import (
+    LoadContext,
+    damaged_tail,  # noqa: F401  (re-exported)
+    json_object,
+)
+from forensics.loaders.reading import iter_blocks, split_runs
 from forensics.schema import FIREWALL_EVENTS
 
 TABLE = "firewall_events"
@@ -56,17 +60,6 @@ PROTO_NAMES = {
 # ---------------------------------------------------------------------------------------
 
 
-def damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
-    """Reject the partial last line of a damaged gzip stream; keep the intact lines."""
-    if block.damage is None:
-        return block
-    cut = block.data.rfind(b"\n")
-    ctx.reject(block.first_line + block.n_lines - 1,
-               f"{block.damage}; this line is the incomplete text before the damage",
-               block.data[cut + 1:])
-    if cut < 0:
-        return None
-    return Block(block.data[:cut], block.first_line, block.n_lines - 1)
 
 
 def settle(ctx: LoadContext) -> None:

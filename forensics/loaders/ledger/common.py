@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import polars as pl
 
-from forensics.loaders.base import LoadContext
-from forensics.loaders.reading import Block, Run, iter_blocks, split_runs
+from forensics.loaders.base import LoadContext, count_blank, damaged_tail  # noqa: F401  (re-exported)
+from forensics.loaders.reading import Run, iter_blocks, split_runs
 
 SCALE = 18
 INT_DIGITS = 38 - SCALE
@@ -236,23 +236,8 @@ def _careful(ctx: LoadContext, run: Run, names: list[str]) -> pl.DataFrame:
     return frame.with_columns(pl.Series(LINE, numbers, dtype=pl.Int64))
 
 
-def damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
-    if block.damage is None:
-        return block
-    cut = block.data.rfind(b"\n")
-    ctx.reject(block.first_line + block.n_lines - 1,
-               f"{block.damage}; this line is the incomplete text before the damage",
-               block.data[cut + 1:])
-    if cut < 0:
-        return None
-    return Block(block.data[:cut], block.first_line, block.n_lines - 1)
 
 
-def count_blank(ctx: LoadContext, line: bytes) -> bool:
-    if line.strip(b" \t\r") == b"":
-        ctx.blank_lines += 1
-        return True
-    return False
 
 
 def store(ctx: LoadContext, frame: pl.DataFrame, raw_line: Callable[[int], bytes],
