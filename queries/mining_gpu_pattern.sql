@@ -26,12 +26,12 @@
 --
 -- [params.window_minutes]
 -- type = "int"
--- default = 10
+-- default = 120
 -- min = 1
--- meaning = "telemetry window length"
+-- meaning = "telemetry window length: long enough to hold a training job's checkpoint dip (hourly is common) and four samples of 20-minute nvidia-smi polling"
 -- [params.min_samples]
 -- type = "int"
--- default = 5
+-- default = 4
 -- min = 2
 -- meaning = "samples a window needs to be judged"
 -- [params.busy_pct]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from forensics.evaluation import evaluate
@@ -42,3 +43,10 @@ def test_benign_raises_nothing_above_low():
     ev = evaluate(SAMPLES / "benign")
     assert ev.steps.height == 0
     assert ev.findings.filter(ev.findings["severity"] != "low").height == 0
+
+
+@pytest.mark.parametrize("name", ["rome", "intruder"])
+def test_mining_is_seen_on_the_gpus_as_well_as_on_the_wire(name):
+    steps = evaluate(SAMPLES / name).steps.filter(pl.col("phase") == "mining")
+    assert steps.height and all(
+        {"mining_gpu_pattern", "mining_pool_network"} <= set(q) for q in steps["queries"])
