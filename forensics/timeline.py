@@ -67,6 +67,13 @@ class Timeline:
         return sorted({h for h in self.findings["host"].to_list() if h}) if \
             self.findings.height else []
 
+    def lanes(self) -> list[str]:
+        """Swimlane labels: a host's name and address together when the case knows both."""
+        if not self.findings.height:
+            return []
+        col = "lane" if "lane" in self.findings.columns else "host"
+        return sorted({h for h in self.findings[col].to_list() if h})
+
     def events_for(self, index: int) -> pl.DataFrame:
         """The raw events (from the `events` view) behind finding number `index`."""
         refs = self.findings["evidence"][index]
@@ -117,7 +124,8 @@ class Timeline:
                 ])
                 start, end = row["ts_start"], row["ts_end"] or row["ts_start"]
                 xs += [start, end, None]
-                ys += [row["host"], row["host"], None]
+                lane = row.get("lane") or row["host"]
+                ys += [lane, lane, None]
                 texts += [hover, hover, None]
             fig.add_trace(go.Scatter(
                 x=xs, y=ys, mode="lines+markers", name=phase, text=texts,
@@ -128,9 +136,33 @@ class Timeline:
         fig.update_layout(
             title=title, xaxis_title="time (UTC)", yaxis_title="host",
             yaxis={"type": "category", "categoryorder": "category descending"},
-            legend_title="phase", hovermode="closest", height=max(300, 80 * len(self.hosts())),
+            legend_title="phase", hovermode="closest", height=max(300, 60 * len(self.lanes())),
         )
+        focus = self._focus()
+        if focus:
+            fig.update_xaxes(range=focus)
         return fig
+
+    def _focus(self) -> list[datetime] | None:
+        """Open the figure on the alerts (medium and high), not on old low-severity context
+        such as a wallet's history months back; zooming out shows everything."""
+        f = self.findings
+        if not f.height:
+            return None
+        alerts = f.filter(pl.col("severity").is_in(["medium", "high"])
+                          & pl.col("ts_start").is_not_null())
+        timed = f.filter(pl.col("ts_start").is_not_null())
+        if not alerts.height or not timed.height:
+            return None
+        a0 = alerts["ts_start"].min()
+        a1 = alerts.select(pl.col("ts_end").fill_null(pl.col("ts_start")).max()).item()
+        t0 = timed["ts_start"].min()
+        t1 = timed.select(pl.col("ts_end").fill_null(pl.col("ts_start")).max()).item()
+        span, full = (a1 - a0), (t1 - t0)
+        if full <= 2 * span or span.total_seconds() <= 0:
+            return None
+        pad = span * 0.05
+        return [a0 - pad, a1 + pad]
 
 
 def build(case: Case, *, host: str | None = None, since: str | datetime | None = None,
@@ -142,8 +174,17 @@ def build(case: Case, *, host: str | None = None, since: str | datetime | None =
     findings = queries.run_all(case)
     if findings.height == 0:
         return Timeline(case, findings)
-    if host:
-        findings = findings.filter(pl.col("host") == host)
+    names = dict(case.sql("SELECT address, name FROM hosts WHERE name IS NOT NULL").rows())
+    address_of = {name: address for address, name in names.items()}
+    lane = {h: (f"{names[h]} ({h})" if h in names else
+                f"{h} ({address_of[h]})" if h in address_of else h)
+            for h in findings["host"].drop_nulls().unique().to_list()}
+    findings = findings.with_columns(
+        pl.col("host").replace_strict(lane, default=pl.col("host"),
+                                      return_dtype=pl.String).alias("lane"))
+    if host:  # a host by address or by name: GPU files name hosts, flows give addresses
+        wanted = lane.get(host, host)
+        findings = findings.filter((pl.col("host") == host) | (pl.col("lane") == wanted))
     if since_t:
         findings = findings.filter(pl.col("ts_end").fill_null(pl.col("ts_start")) >= since_t)
     if until_t:

@@ -84,3 +84,21 @@ def test_cli_timeline_json(tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert rows and set(rows[0]) == set(timeline.TIMELINE_COLUMNS)
     assert main(["timeline", "--case", str(case), "--since", "nonsense"]) == 2
+
+
+def test_one_lane_per_host_and_the_figure_opens_on_the_alerts():
+    rome = REPO / "sample_logs" / "rome"
+    with forensics.open_case(":memory:") as case:
+        case.configure(rome / "case.toml")
+        case.load(rome)
+        tl = timeline.build(case)
+        lanes = tl.lanes()
+        # GPU files name the host (sb-03), flows give its address: one lane for both
+        assert "sb-03 (10.42.7.13)" in lanes and "sb-03" not in lanes
+        assert set(tl.findings.filter(tl.findings["lane"] == "sb-03 (10.42.7.13)")["host"]
+                   .to_list()) == {"sb-03", "10.42.7.13"}
+        assert set(timeline.build(case, host="sb-03").findings["host"].to_list()) == {
+            "sb-03", "10.42.7.13"}
+        # a wallet's months-old history must not squeeze the incident into a sliver
+        x0, x1 = tl.figure().layout.xaxis.range
+        assert str(x0) >= "2026-03-03" and str(x1) <= "2026-03-07"
