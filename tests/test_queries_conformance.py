@@ -223,3 +223,17 @@ def test_run_all_collects_findings_of_every_detection(loaded_case):
     frame = queries.run_all(loaded_case)
     assert {c[0] for c in FINDING_COLUMNS} | {"query"} == set(frame.columns)
     assert frame["query"].n_unique() >= 8
+
+
+def test_every_query_file_ships_with_a_regular_install():
+    """pyproject's data-files copy queries/ to <prefix>/share/forensics/queries, where
+    queries_dir() finds them when the package is not run from a checkout."""
+    import tomllib
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    spec = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]
+    shipped = {p.resolve() for patterns in spec["data-files"].values()
+               for pattern in patterns for p in repo.glob(pattern)}
+    wanted = {p.resolve() for p in (repo / "queries").rglob("*") if p.is_file()}
+    assert wanted - shipped == set()

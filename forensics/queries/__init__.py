@@ -15,6 +15,7 @@ lists every issue, never silently skipped. `FORENSICS_QUERIES_DIR` points elsewh
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +35,17 @@ __all__ = ["FINDING_COLUMNS", "Query", "QueryDefinitionError", "QueryResult", "d
 
 
 def queries_dir() -> Path:
-    """Where the query files are: $FORENSICS_QUERIES_DIR, else `queries/` at the repo root."""
+    """Where the query files are: $FORENSICS_QUERIES_DIR; else `queries/` at the repository
+    root (a checkout or an editable install); else the copy a regular install puts in
+    `<prefix>/share/forensics/queries` (pyproject's data-files)."""
     env = os.environ.get("FORENSICS_QUERIES_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "queries"
+    if env:
+        return Path(env)
+    checkout = Path(__file__).resolve().parents[2] / "queries"
+    if checkout.is_dir():
+        return checkout
+    installed = Path(sys.prefix) / "share" / "forensics" / "queries"
+    return installed if installed.is_dir() else checkout
 
 
 def list_queries() -> list[Query]:
