@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from forensics.loaders.base import LoadContext
+from forensics.loaders.base import LoadContext, damaged_tail
 from forensics.loaders.gpu import common as c
 from forensics.loaders.reading import iter_blocks, split_runs
 
@@ -97,17 +97,10 @@ class _MonitorBase:
         state = _State()
         for block in iter_blocks(ctx.path):
             ctx.lines_read += block.n_lines
-            data = c.normalise_newlines(block.data)
-            if block.damage is not None:
-                cut = data.rfind(b"\n")
-                ctx.reject(block.first_line + block.n_lines - 1,
-                           f"{block.damage}; this line is the incomplete text before the damage",
-                           data[cut + 1:])
-                if cut < 0:
-                    continue
-                block = type(block)(data[:cut], block.first_line, block.n_lines - 1)
-            else:
-                block = type(block)(data, block.first_line, block.n_lines)
+            block = damaged_tail(ctx, type(block)(c.normalise_newlines(block.data),
+                                                  block.first_line, block.n_lines, block.damage))
+            if block is None:
+                continue
             for run in split_runs(block, b"#"):
                 self.load_run(ctx, state, run.data, run.first_line, run.special)
         self.finish(ctx, state)
