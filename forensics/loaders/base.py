@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import polars as pl
 
 from forensics.errors import IntegrityError
-from forensics.loaders.reading import Block
+from forensics.loaders.reading import Block, Run
 
 if TYPE_CHECKING:
     import duckdb
@@ -282,6 +282,42 @@ def count_blank(ctx: LoadContext, line: bytes) -> bool:
         ctx.blank_lines += 1
         return True
     return False
+
+
+def checked_lines(ctx: LoadContext, run: Run) -> Iterator[tuple[int, bytes]]:
+    """The careful path's first sieve: (line_no, line) of non-blank lines within the length
+    limit; blank lines are counted, over-long ones rejected. A trailing CR is dropped."""
+    limit = ctx.options.max_line_bytes
+    for i, line in enumerate(run.data.split(b"\n")):
+        line_no = run.first_line + i
+        line = line.removesuffix(b"\r")
+        if count_blank(ctx, line):
+            continue
+        if len(line) > limit:
+            ctx.reject(line_no, f"line is {len(line)} bytes, over the limit of {limit}", line)
+            continue
+        yield line_no, line
+
+
+def json_object_lines(ctx: LoadContext, run: Run
+                      ) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
+    """(line_no, line, object) for each line that is a JSON object; every other line is a
+    reject with its reason (not UTF-8, not JSON, a JSON array or scalar)."""
+    import json
+
+    for line_no, line in checked_lines(ctx, run):
+        try:
+            obj = json.loads(line)
+        except UnicodeDecodeError as exc:
+            ctx.reject(line_no, f"not valid UTF-8 at byte {exc.start}", line)
+            continue
+        except ValueError as exc:
+            ctx.reject(line_no, f"not valid JSON (truncated or damaged line?): {exc}", line)
+            continue
+        if not isinstance(obj, dict):
+            ctx.reject(line_no, f"a JSON {type(obj).__name__}, not an object", line)
+            continue
+        yield line_no, line, obj
 
 
 def _is_entry_list(dtype: pl.DataType) -> bool:

@@ -9,7 +9,12 @@ from collections.abc import Iterator
 import polars as pl
 
 from forensics.loaders import zeek_types as zt
-from forensics.loaders.base import LoadContext, count_blank, damaged_tail  # noqa: F401  (re-exported)
+from forensics.loaders.base import (  # noqa: F401  (re-exported)
+    LoadContext,
+    checked_lines,
+    count_blank,
+    damaged_tail,
+)
 from forensics.loaders.reading import Run
 
 LINE = "line_no"
@@ -68,20 +73,6 @@ def lines_of(run: Run) -> list[bytes]:
     return run.data.split(b"\n")
 
 
-def checked_lines(ctx: LoadContext, run: Run) -> Iterator[tuple[int, bytes]]:
-    """The careful path's first sieve: (line_no, line) of non-blank lines within the length
-    limit; blank lines are counted, over-long ones rejected. A trailing CR is dropped."""
-    limit = ctx.options.max_line_bytes
-    for i, line in enumerate(lines_of(run)):
-        line_no = run.first_line + i
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if count_blank(ctx, line):
-            continue
-        if len(line) > limit:
-            ctx.reject(line_no, f"line is {len(line)} bytes, over the limit of {limit}", line)
-            continue
-        yield line_no, line
 
 
 # Rows per streamed INSERT. One statement per file is fastest (DuckDB pays per statement),

@@ -15,12 +15,11 @@ from collections.abc import Callable, Iterator
 import polars as pl
 
 from forensics.loaders import zeek_types as zt
-from forensics.loaders.base import LoadContext
+from forensics.loaders.base import LoadContext, json_object_lines
 from forensics.loaders.reading import Run, iter_blocks, prefetch
 from forensics.loaders.zeek_catalog import ZEEK_FIELD_TYPES
 from forensics.loaders.zeek_common import (
     LINE,
-    checked_lines,
     damaged_tail,
     decode_escaped_cells,
     lines_of,
@@ -96,26 +95,18 @@ class ZeekJson:
                     return frame, first_keys, raw_line
         good: list[bytes] = []
         numbers: list[int] = []
-        for line_no, line in checked_lines(ctx, run):
-            try:
-                obj = json.loads(line)
-            except UnicodeDecodeError as exc:
-                ctx.reject(line_no, f"not valid UTF-8 at byte {exc.start}", line)
-                continue
-            except ValueError as exc:
-                ctx.reject(line_no, f"not valid JSON: {exc}", line)
-                continue
-            if not isinstance(obj, dict):
-                ctx.reject(line_no, f"a JSON {type(obj).__name__}, not an object", line)
-                continue
+        objects: list[dict] = []
+        for line_no, line, obj in json_object_lines(ctx, run):
             good.append(line)
+            objects.append(obj)
             numbers.append(line_no)
         frame = _read_ndjson(b"\n".join(good)) if good else pl.DataFrame()
         if frame is None:  # mixed nested shapes polars cannot unify: text columns
-            frame = pl.DataFrame([_flat_text(json.loads(g)) for g in good])
+            frame = pl.DataFrame([_flat_text(o) for o in objects])
         if frame.height:
             frame = frame.with_columns(pl.Series(LINE, numbers, dtype=pl.Int64))
-        return frame, first_keys, lambda n: dict(zip(numbers, good, strict=True))[n]
+        by_line = dict(zip(numbers, good, strict=True))
+        return frame, first_keys, by_line.__getitem__
 
     def _by_path(
         self, ctx: LoadContext, frame: pl.DataFrame, order: list[str],

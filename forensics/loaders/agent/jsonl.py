@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from forensics.loaders.agent.common import ENTRIES, ENTRY, INT32_MAX, INT32_MIN, OUTPUT_CAP
-from forensics.loaders.base import LoadContext
+from forensics.loaders.base import LoadContext, json_object_lines
 from forensics.loaders.base import count_blank as _count_blank
 from forensics.loaders.base import damaged_tail as _damaged_tail
 from forensics.loaders.reading import Run, iter_blocks, prefetch, split_runs
@@ -164,26 +164,7 @@ def _read_bulk(data: bytes) -> pl.DataFrame | None:
 def _read_careful(ctx: LoadContext, run: Run) -> pl.DataFrame:
     """Line by line: reject what is not a well-typed object, keep the rest as records."""
     records: list[dict[str, Any]] = []
-    limit = ctx.options.max_line_bytes
-    for i, line in enumerate(run.data.split(b"\n")):
-        line_no = run.first_line + i
-        line = line.removesuffix(b"\r")
-        if _count_blank(ctx, line):
-            continue
-        if len(line) > limit:
-            ctx.reject(line_no, f"line is {len(line)} bytes, over the limit of {limit}", line)
-            continue
-        try:
-            obj = json.loads(line)
-        except UnicodeDecodeError as exc:
-            ctx.reject(line_no, f"not valid UTF-8 at byte {exc.start}", line)
-            continue
-        except ValueError as exc:
-            ctx.reject(line_no, f"not valid JSON (truncated or damaged line?): {exc}", line)
-            continue
-        if not isinstance(obj, dict):
-            ctx.reject(line_no, f"a JSON {type(obj).__name__}, not an object", line)
-            continue
+    for line_no, line, obj in json_object_lines(ctx, run):
         record, why = _record(obj)
         if record is None:
             ctx.reject(line_no, why or "unusable line", line)
