@@ -35,6 +35,27 @@ def test_no_trailing_newline_and_trailing_blank_line(tmp_path):
     assert list(iter_blocks(tmp_path / "c")) == []
 
 
+def test_plain_file_blocks_match_the_stream_splitter_on_random_files(tmp_path, monkeypatch):
+    """The seek-and-read splitter of plain files gives exactly the lines (and numbers) of
+    the general stream splitter, for random line lengths, blank lines, file endings, block
+    sizes and peek windows smaller than a line."""
+    import random
+
+    from forensics.loaders import reading
+
+    rng = random.Random(3)
+    path = tmp_path / "f.log"
+    for _ in range(600):
+        lines = [b"x" * rng.choice([0, 0, 1, 3, 7, 20, 70]) for _ in range(rng.randrange(40))]
+        path.write_bytes(b"\n".join(lines) + rng.choice([b"", b"\n", b"\n\n"]))
+        block = rng.choice([1, 2, 5, 16, 64])
+        monkeypatch.setattr(reading, "_PEEK_BYTES", rng.choice([1, 3, 64]))
+        streamed = reading._stream_blocks(reading._raw_chunks(path, block), block)
+        plain = list(reading._plain_blocks(path, block))
+        assert _lines(plain) == _lines(streamed)
+        assert all(b.data.count(b"\n") + 1 == b.n_lines for b in plain)
+
+
 def test_concatenated_gzip_members_are_followed(tmp_path):
     path = tmp_path / "rotated.log.gz"
     path.write_bytes(gzip.compress(b"one\ntwo\n") + gzip.compress(b"three\n"))

@@ -145,7 +145,7 @@ class LoadContext:
             return 0
         tag = pl.lit(self.evidence_id, dtype=pl.Int32).alias("evidence_id")
         first = first.with_columns(tag)
-        schema = first.to_arrow().schema
+        schema = _arrow(first).schema
         counted = {"rows": 0}
 
         def batches() -> Iterator[pa.RecordBatch]:
@@ -153,7 +153,8 @@ class LoadContext:
                 if "line_no" not in frame.columns:
                     raise IntegrityError(f"rows for {table} carry no line_no", path=self.path)
                 counted["rows"] += frame.height
-                yield from frame.to_arrow().cast(schema).to_batches()
+                arrow = _arrow(frame)
+                yield from (arrow if arrow.schema == schema else arrow.cast(schema)).to_batches()
 
         reader = pa.RecordBatchReader.from_batches(schema, batches())
         self._insert(table, reader, first.schema)
@@ -318,6 +319,12 @@ def json_object_lines(ctx: LoadContext, run: Run
             ctx.reject(line_no, f"a JSON {type(obj).__name__}, not an object", line)
             continue
         yield line_no, line, obj
+
+
+def _arrow(frame: pl.DataFrame) -> Any:
+    """polars' own Arrow layout (string views): DuckDB reads it without the copy into
+    offset-based strings that the compatible layout costs."""
+    return frame.to_arrow(compat_level=pl.CompatLevel.newest())
 
 
 def _is_entry_list(dtype: pl.DataType) -> bool:

