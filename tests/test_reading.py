@@ -131,3 +131,16 @@ def test_prefetch_stops_its_producer_when_the_consumer_stops():
     gen.close()
     count = len(produced)
     assert count < 10
+
+
+def test_has_long_line_agrees_with_measuring_every_line():
+    import random
+
+    from forensics.loaders.reading import has_long_line
+
+    rng = random.Random(5)
+    for _ in range(2000):
+        lines = [b"y" * rng.choice([0, 1, 5, 9, 10, 11, 30]) for _ in range(rng.randrange(1, 30))]
+        data = b"\n".join(lines)
+        limit = rng.choice([1, 2, 9, 10, 16])
+        assert has_long_line(data, limit) == (max(map(len, lines)) > limit), (data, limit)

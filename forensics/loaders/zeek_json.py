@@ -16,7 +16,7 @@ import polars as pl
 
 from forensics.loaders import zeek_types as zt
 from forensics.loaders.base import LoadContext, json_object_lines
-from forensics.loaders.reading import Run, iter_blocks, prefetch
+from forensics.loaders.reading import Run, has_long_line, iter_blocks, prefetch
 from forensics.loaders.zeek_catalog import ZEEK_FIELD_TYPES
 from forensics.loaders.zeek_common import (
     LINE,
@@ -91,7 +91,7 @@ class ZeekJson:
                 frame = frame.with_row_index(LINE, offset=run.first_line).with_columns(
                     pl.col(LINE).cast(pl.Int64)
                 )
-                if not _has_long_line(run, ctx):
+                if not has_long_line(run.data, ctx.options.max_line_bytes):
                     return frame, first_keys, raw_line
         good: list[bytes] = []
         numbers: list[int] = []
@@ -187,18 +187,6 @@ def _all_keys_parsed(data: bytes, frame: pl.DataFrame) -> bool:
         return True
     nulls = data.count(b"null")  # a string containing "null" only forces the slow path
     return in_text == parsed + nulls
-
-
-def _has_long_line(run: Run, ctx: LoadContext) -> bool:
-    """Any line longer than the limit? One vectorised pass over the newline positions."""
-    limit = ctx.options.max_line_bytes
-    if len(run.data) <= limit:
-        return False
-    import numpy as np
-
-    ends = np.flatnonzero(np.frombuffer(run.data, dtype=np.uint8) == 10)
-    bounds = np.concatenate(([-1], ends, [len(run.data)]))
-    return bool((np.diff(bounds) - 1).max() > limit)
 
 
 def _flat_text(obj: dict) -> dict[str, str | None]:

@@ -21,7 +21,14 @@ from parsezeeklogs import ZeekHeader
 
 from forensics.loaders import zeek_types as zt
 from forensics.loaders.base import LoadContext
-from forensics.loaders.reading import Block, Run, iter_blocks, prefetch, split_runs
+from forensics.loaders.reading import (
+    Block,
+    Run,
+    has_long_line,
+    iter_blocks,
+    prefetch,
+    split_runs,
+)
 from forensics.loaders.zeek_common import (
     LINE,
     checked_lines,
@@ -200,13 +207,7 @@ def _tsv_frame_clean(frame: pl.DataFrame, fields: list[str], run: Run, ctx: Load
         return False
     if any(frame[f].null_count() for f in fields):
         return False
-    if len(run.data) > ctx.options.max_line_bytes:
-        widths = frame.select(
-            pl.sum_horizontal([pl.col(f).str.len_bytes() for f in fields]).max()
-        ).item()
-        if widths + len(fields) - 1 > ctx.options.max_line_bytes:
-            return False
-    return True
+    return not has_long_line(run.data, ctx.options.max_line_bytes)
 
 
 def _convert_tsv(
