@@ -7,6 +7,8 @@ import gzip
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 import forensics
 
 HEADER = (
@@ -136,6 +138,23 @@ def test_json_epoch_iso_absent_keys_and_arrays(tmp_path):
     assert rows[0] == (datetime(2026, 3, 4, 8, 0, 0, 250000, tzinfo=UTC), "a.example",
                        ["1.2.3.4", "5.6.7.8"], [60.0, 60.0])
     assert rows[1] == (datetime(2026, 3, 4, 8, 0, 1, 500000, tzinfo=UTC), None, None, None)
+
+
+@pytest.mark.parametrize("spaced", [False, True])
+def test_json_key_first_seen_late_or_null_is_never_dropped(tmp_path, spaced):
+    """polars infers the schema from the first lines; a key first written on line 300, an
+    explicit null, and keys written with a space before the colon must all still land."""
+    sep = (", ", " : ") if spaced else (",", ":")
+    lines = [{"ts": 1772611200.0 + i, "uid": f"C{i}", "id.orig_h": "10.0.0.1"}
+             for i in range(400)]
+    lines[299]["note_late"] = "arrived late"
+    lines[350]["uid"] = None
+    text = "\n".join(json.dumps(x, separators=sep) for x in lines) + "\n"
+    case, res = load_text(tmp_path, "conn.json", text)
+    assert res.rows == 400 and res.rejects == 0
+    late = case.sql("SELECT line_no, note_late FROM zeek_conn WHERE note_late IS NOT NULL")
+    assert late.rows() == [(300, "arrived late")]
+    assert case.sql("SELECT line_no FROM zeek_conn WHERE uid IS NULL").rows() == [(351,)]
 
 
 def test_json_streaming_paths_split_into_tables(tmp_path):
