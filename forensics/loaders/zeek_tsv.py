@@ -221,17 +221,24 @@ def _convert_tsv(
     """
     specs = list(zip(header.fields, header.types, strict=True))
     marks = (header.unset_field, header.empty_field)
+    # Each conversion is computed once, under a temporary name, and the failure test reads
+    # the result: eager polars shares no subexpressions, so naming the conversion inside the
+    # test would compute every column twice.
+    temp = [f"\x00typed{i}" for i in range(len(specs))]  # no Zeek field has a NUL
     fast = [
-        zt.from_text(pl.col(f), t, *marks, header.set_separator, fast=True)
-        .alias(zt.column_name(f))
-        for f, t in specs
+        zt.from_text(pl.col(f), t, *marks, header.set_separator, fast=True).alias(name)
+        for (f, t), name in zip(specs, temp, strict=True)
     ]
     missed = [
-        zt.failed(pl.col(f), e, t, *marks, masked_ok=False) for (f, t), e in zip(specs, fast,
-                                                                               strict=True)
+        zt.failed(pl.col(f), pl.col(name), t, *marks, masked_ok=False)
+        for (f, t), name in zip(specs, temp, strict=True)
     ]
-    typed = raw.with_columns(pl.any_horizontal(missed).alias("__missed")).select(
-        pl.col(LINE), *fast, pl.col("__missed"))
+    typed = raw.with_columns(fast).select(
+        pl.col(LINE),
+        *[pl.col(name).alias(zt.column_name(f)) for (f, _), name in zip(specs, temp,
+                                                                      strict=True)],
+        pl.any_horizontal(missed).alias("__missed"),
+    )
     if typed["__missed"].any():
         typed = _convert_careful(ctx, header, raw, typed)
     typed = typed.drop("__missed")
