@@ -221,51 +221,77 @@ def _json_time(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 def _convert_json(
     ctx: LoadContext, path: str, frame: pl.DataFrame, raw_line: Callable[[int], bytes]
 ) -> pl.DataFrame:
-    exprs = []
-    failures = []
-    for name, dtype in frame.schema.items():
+    """Typed columns; a row with a value that does not fit its Zeek type becomes a reject.
+
+    Each conversion is computed once under a temporary name (eager polars shares no
+    subexpressions), the failure test reads it, and reasons are written only for the rows
+    that failed, which in a healthy log are none.
+    """
+    outputs: list[pl.Expr] = []
+    converted: list[pl.Expr] = []
+    checks: list[tuple[str, str, pl.DataType, pl.Expr]] = []
+    for i, (name, dtype) in enumerate(frame.schema.items()):
         if name == LINE:
             continue
         col = pl.col(name)
+        out = zt.column_name(name)
         if isinstance(dtype, pl.Struct):
-            exprs.append(col.struct.json_encode().alias(zt.column_name(name)))
+            outputs.append(col.struct.json_encode().alias(out))
             continue
         if dtype == pl.Null:
-            exprs.append(col.cast(pl.String).alias(zt.column_name(name)))
+            outputs.append(col.cast(pl.String).alias(out))
             continue
         ztype = _json_zeek_type(path, name, dtype)
         if ztype is None:
-            exprs.append(col.alias(zt.column_name(name)))
+            outputs.append(col.alias(out))
             continue
-        kind, inner = zt.split_container(ztype)
-        target = zt.polars_type(zt.duckdb_type(ztype))
-        if inner == "time" and kind is None:
-            conv = _json_time(col, dtype)
-        elif inner == "time":
-            conv = col.list.eval(_json_time(pl.element(), dtype.inner)).cast(target)  # type: ignore[union-attr]
-        elif target == pl.Boolean and dtype != pl.Boolean:
-            conv = col.cast(pl.String).replace_strict(
-                {"true": True, "T": True, "false": False, "F": False}, default=None,
-                return_dtype=pl.Boolean)
-        else:
-            conv = col.cast(target, strict=False)
-        exprs.append(conv.alias(zt.column_name(name)))
+        temp = f"\x00typed{i}"  # no JSON key of Zeek's has a NUL
+        converted.append(_json_conversion(col, dtype, ztype).alias(temp))
+        outputs.append(pl.col(temp).alias(out))
+        kind = zt.split_container(ztype)[0]
+        conv = pl.col(temp)
         if kind is None:
             bad = col.is_not_null() & conv.is_null()
         else:
             bad = col.is_not_null() & (
                 conv.is_null() | conv.list.eval(pl.element().is_null()).list.any()
             )
-        shown = pl.lit("a list") if isinstance(dtype, pl.List) else (
-            col.cast(pl.String).str.slice(0, 80))
-        failures.append(
-            pl.when(bad).then(pl.format("field {}: {} is not a valid " + ztype, pl.lit(name),
-                                        shown))
-        )
-    reason = pl.coalesce(failures) if failures else pl.lit(None, dtype=pl.String)
-    typed = frame.select(pl.col(LINE), *exprs, reason.alias("__reason"))
-    bad_rows = typed.filter(pl.col("__reason").is_not_null())
-    for line_no, why in bad_rows.select(LINE, "__reason").iter_rows():
-        ctx.reject(line_no, why, raw_line(line_no))
-    typed = typed.filter(pl.col("__reason").is_null()).drop("__reason")
+        checks.append((name, ztype, dtype, bad))
+    staged = frame.with_columns(converted) if converted else frame
+    if checks:
+        staged = staged.with_columns(pl.any_horizontal([c[3] for c in checks]).alias("\x00bad"))
+        if staged["\x00bad"].any():
+            _reject_unconvertible(ctx, staged.filter(pl.col("\x00bad")), checks, raw_line)
+            staged = staged.filter(~pl.col("\x00bad"))
+    typed = staged.select(pl.col(LINE), *outputs)
     return decode_escaped_cells(typed, backslash=False)
+
+
+def _json_conversion(col: pl.Expr, dtype: pl.DataType, ztype: str) -> pl.Expr:
+    kind, inner = zt.split_container(ztype)
+    target = zt.polars_type(zt.duckdb_type(ztype))
+    if inner == "time" and kind is None:
+        return _json_time(col, dtype)
+    if inner == "time":
+        return col.list.eval(_json_time(pl.element(), dtype.inner)).cast(target)  # type: ignore[union-attr]
+    if target == pl.Boolean and dtype != pl.Boolean:
+        return col.cast(pl.String).replace_strict(
+            {"true": True, "T": True, "false": False, "F": False}, default=None,
+            return_dtype=pl.Boolean)
+    return col.cast(target, strict=False)
+
+
+def _reject_unconvertible(
+    ctx: LoadContext, failed: pl.DataFrame,
+    checks: list[tuple[str, str, pl.DataType, pl.Expr]], raw_line: Callable[[int], bytes],
+) -> None:
+    """One reject per failed row, naming the first field that did not convert."""
+    reasons = []
+    for name, ztype, dtype, bad in checks:
+        shown = pl.lit("a list") if isinstance(dtype, pl.List) else (
+            pl.col(name).cast(pl.String).str.slice(0, 80))
+        reasons.append(pl.when(bad).then(
+            pl.format("field {}: {} is not a valid " + ztype, pl.lit(name), shown)))
+    why = failed.select(pl.col(LINE), pl.coalesce(reasons).alias("reason"))
+    for line_no, reason in why.iter_rows():
+        ctx.reject(line_no, reason, raw_line(line_no))
