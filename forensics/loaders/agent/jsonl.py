@@ -291,30 +291,36 @@ def _convert(ctx: LoadContext, frame: pl.DataFrame, raw_line: Callable[[int], by
         parsed = (time.str.replace(r"[Zz]$", "+00:00").str.replace("t", "T", literal=True)
                   .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
                   .dt.convert_time_zone("UTC"))
-    ts = pl.when(valid).then(parsed)
-    checks = [
-        pl.when(pl.col("schema").is_null()).then(pl.lit("field schema is missing")),
-        pl.when(pl.col("schema") != MARKER).then(pl.format(
+    # computed once, before the checks refer to it: eager polars does not share
+    # subexpressions, and the time parse is the dearest expression here
+    frame = frame.with_columns(pl.when(valid).then(parsed).alias("__ts"))
+    ts = pl.col("__ts")
+    # (condition, reason) pairs; a row is bad when a condition is true
+    checks: list[tuple[pl.Expr, pl.Expr]] = [
+        (pl.col("schema").is_null(), pl.lit("field schema is missing")),
+        (pl.col("schema") != MARKER, pl.format(
             "field schema: '{}' is not '" + MARKER + "'", pl.col("schema").str.slice(0, 80))),
-        *[pl.when(pl.col(f).is_null()).then(pl.lit(f"field {f} is missing")) for f in REQUIRED
+        *[(pl.col(f).is_null(), pl.lit(f"field {f} is missing")) for f in REQUIRED
           if f != "schema"],
-        *[pl.when(pl.col(f) == "").then(pl.lit(f"field {f} is empty"))
+        *[(pl.col(f) == "", pl.lit(f"field {f} is empty"))
           for f in ("run", "trajectory", "actor", "type")],
-        pl.when((pl.col("step") < 0) | (pl.col("step") > INT32_MAX)).then(pl.format(
+        ((pl.col("step") < 0) | (pl.col("step") > INT32_MAX), pl.format(
             "field step: {} is outside 0..2147483647", pl.col("step"))),
-        pl.when((pl.col("exit_code") < INT32_MIN) | (pl.col("exit_code") > INT32_MAX)).then(
-            pl.format("field exit_code: {} is not a 32-bit integer", pl.col("exit_code"))),
-        pl.when(time.is_not_null() & ts.is_null()).then(pl.format(
+        ((pl.col("exit_code") < INT32_MIN) | (pl.col("exit_code") > INT32_MAX),
+         pl.format("field exit_code: {} is not a 32-bit integer", pl.col("exit_code"))),
+        (time.is_not_null() & ts.is_null(), pl.format(
             "field time: '{}' is not an RFC 3339 time", time.str.slice(0, 80))),
-        pl.when(pl.col("extra").is_not_null() & ~pl.col("extra").str.starts_with("{")).then(
-            pl.lit("field extra: not a JSON object")),
+        (pl.col("extra").is_not_null() & ~pl.col("extra").str.starts_with("{"),
+         pl.lit("field extra: not a JSON object")),
     ]
     # Two passes: one cheap boolean for every row, the reasons only for the rows it flags.
-    fine = [c.is_null() for c in checks]
-    checked = frame.with_columns(ts.alias("__ts"), pl.all_horizontal(fine).alias("__ok"))
+    # (The conditions alone: polars would build every reason text for every row otherwise.)
+    fine = [~cond.fill_null(False) for cond, _ in checks]
+    checked = frame.with_columns(pl.all_horizontal(fine).alias("__ok"))
     ok = checked["__ok"]
     if not ok.all():
-        bad = checked.filter(~pl.col("__ok")).select(_LINE, pl.coalesce(checks).alias("why"))
+        why = pl.coalesce([pl.when(cond).then(text) for cond, text in checks])
+        bad = checked.filter(~pl.col("__ok")).select(_LINE, why.alias("why"))
         for line_no, why in bad.iter_rows():
             ctx.reject(line_no, why, raw_line(line_no))
     extra = _extra_entries(checked, ok)
