@@ -85,16 +85,26 @@ class AgentJsonl:
             intact = _damaged_tail(ctx, block)
             if intact is None:
                 continue
-            for run in split_runs(intact, None):
+            # The whole block in one bulk read first: the reader skips blank lines, so a
+            # block with none is known clean by its row count, without a search for them.
+            # Otherwise its runs between blank lines go one by one, as before.
+            whole = Run(intact.data, intact.first_line, intact.n_lines, special=False)
+            frame = _read_run_bulk(ctx, whole)
+            if frame is not None:
+                runs: Iterator[tuple[Run, pl.DataFrame | None]] = iter([(whole, frame)])
+            else:
+                runs = ((run, None) for run in split_runs(intact, None))
+            for run, bulk in runs:
                 if run.special:
                     _count_blank(ctx, run.data)
                     continue
-                frame = self._load_run(ctx, run, state)
-                if frame is not None and frame.height:
-                    yield frame
+                out = self._load_run(ctx, run, state, bulk)
+                if out is not None and out.height:
+                    yield out
 
-    def _load_run(self, ctx: LoadContext, run: Run, state: dict[str, int]
-                  ) -> pl.DataFrame | None:
+    def _load_run(self, ctx: LoadContext, run: Run, state: dict[str, int],
+                  frame: pl.DataFrame | None = None) -> pl.DataFrame | None:
+        """The run's rows, converted; `frame` is its bulk read when already done."""
         lines: list[bytes] = []
 
         def raw_line(line_no: int) -> bytes:
@@ -102,15 +112,8 @@ class AgentJsonl:
                 lines.extend(run.data.split(b"\n"))
             return lines[line_no - run.first_line]
 
-        frame = None
-        if b"\r" not in run.data and not _has_long_line(run.data, ctx.options.max_line_bytes):
-            frame = _read_bulk(run.data)
-            if frame is not None and frame.height == run.n_lines:
-                frame = frame.with_columns(
-                    pl.int_range(run.first_line, run.first_line + run.n_lines,
-                                 dtype=pl.Int64).alias(_LINE))
-            else:
-                frame = None
+        if frame is None:
+            frame = _read_run_bulk(ctx, run)
         if frame is None:
             frame = _read_careful(ctx, run)
         if frame.height == 0:
@@ -118,8 +121,15 @@ class AgentJsonl:
         return _convert(ctx, frame, raw_line, state)
 
 
-
-
+def _read_run_bulk(ctx: LoadContext, run: Run) -> pl.DataFrame | None:
+    """The run read in bulk with line numbers, or None unless every line came through."""
+    if b"\r" in run.data or _has_long_line(run.data, ctx.options.max_line_bytes):
+        return None
+    frame = _read_bulk(run.data)
+    if frame is None or frame.height != run.n_lines:
+        return None
+    return frame.with_columns(
+        pl.int_range(run.first_line, run.first_line + run.n_lines, dtype=pl.Int64).alias(_LINE))
 
 
 def _has_long_line(data: bytes, limit: int) -> bool:
