@@ -184,6 +184,23 @@ def extra_expr(columns: list[str], keys: list[str] | None = None) -> pl.Expr:
     return json_object(columns, dict(zip(columns, keys, strict=True)))
 
 
+def with_extra(frame: pl.DataFrame, columns: list[str], keys: list[str]) -> pl.DataFrame:
+    """`frame` with `extra` (as `extra_expr`) in place of `columns`, built more cheaply.
+
+    `json_object` removes the members of NULL values with a regex over every row's text;
+    a text without `:null` in it has none to remove (the regex needs it literally), so the
+    regex runs only when some row's text does contain it. The result is the same text.
+    """
+    if not columns:
+        return frame.with_columns(pl.lit(None, dtype=pl.String).alias("extra"))
+    named = [pl.col(col).cast(pl.String).alias(key)
+             for col, key in zip(columns, keys, strict=True)]
+    encoded = frame.select(pl.struct(named).struct.json_encode().alias("extra"))["extra"]
+    if encoded.str.contains(":null", literal=True).any():
+        encoded = frame.select(extra_expr(columns, keys).alias("extra"))["extra"]
+    return frame.with_columns(encoded).drop(columns)
+
+
 def finish(frame: pl.DataFrame, columns: dict[str, pl.DataType]) -> pl.DataFrame:
     """The frame with every column of the table (NULL where absent), typed, plus line_no."""
     exprs = []

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from forensics.loaders.base import LoadContext, damaged_tail
 from forensics.loaders.gpu import common as c
-from forensics.loaders.reading import iter_blocks, split_runs
+from forensics.loaders.reading import iter_blocks, prefetch, split_runs
 
 _FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-]*)(?:\s*\[([^\]]*)\])?$")
 _HEADLIKE = r"^[a-z][A-Za-z0-9_.\-]*(?: \[[^\]]*\])?$"
@@ -142,11 +143,25 @@ class _State:
     warned_headerless: bool = False
     markers: Counter[str] = field(default_factory=Counter)
     timed: bool = False
+    # where converted frames go when the load streams them (None: insert each at once)
+    sink: list[pl.DataFrame] | None = None
+
+
+@dataclass
+class _Check:
+    """One converted field's test: `bad` (a value that is neither valid nor a marker) and
+    the reject reason; `raw` and `value` name the text and the converted column."""
+
+    raw: str
+    value: str
+    bad: pl.Expr
+    reason: pl.Expr
 
 
 class _SmiCsvBase:
     family = "gpu"
     kind = "gpu"
+    table = "gpu_samples"
     fields: dict[str, tuple[str, str]] = GPU_FIELDS
 
     def sniff(self, path: str, head: bytes) -> float:
@@ -156,7 +171,14 @@ class _SmiCsvBase:
     def load(self, ctx: LoadContext) -> None:
         c.settle(ctx)
         c.check_tz(ctx.options.tz)
-        state = _State()
+        state = _State(sink=[])
+        # Parse in a thread while DuckDB writes the previous block: one streamed INSERT for
+        # the whole file (see ARCHITECTURE.md). The producer never touches the connection.
+        ctx.insert_stream(self.table, prefetch(self._frames(ctx, state)))
+        c.note_markers(ctx, state.markers)
+
+    def _frames(self, ctx: LoadContext, state: _State) -> Iterator[pl.DataFrame]:
+        assert state.sink is not None
         for block in iter_blocks(ctx.path):
             ctx.lines_read += block.n_lines
             block = damaged_tail(ctx, type(block)(c.normalise_newlines(block.data),
@@ -168,7 +190,8 @@ class _SmiCsvBase:
                     ctx.blank_lines += 1
                     continue
                 self.load_lines(ctx, state, run.data, run.first_line)
-        c.note_markers(ctx, state.markers)
+                yield from state.sink
+                state.sink.clear()
 
     # -- one run of lines (also used by the capture loader) -------------------------------
 
@@ -262,32 +285,41 @@ class _SmiCsvBase:
                 if found != n:
                     reasons[line_no] = (f"expected {n} comma-separated values for the header's "
                                         f"fields, found {found}")
-        typed_exprs: list[pl.Expr] = [pl.col(c.LINE)]
-        fail_exprs: list[tuple[pl.Expr, pl.Expr]] = []
+        # Conversions in two stages (the UTC time is made from the parsed local time: eager
+        # polars shares no subexpressions, so nothing is parsed twice), then the checks.
+        stage_a: list[pl.Expr] = []
+        stage_b: list[pl.Expr] = []
+        keep: list[str] = [c.LINE]
+        checks: list[_Check] = []
+        text_raw: list[str] = []  # raw columns that may hold a marker wherever
         extra_cols: list[str] = []
         extra_keys: list[str] = []
         used: set[str] = set()
         for i, (name, unit, key) in enumerate(zip(header.names, header.units, header.keys,
                                                   strict=True)):
-            col = pl.col(f"c{i}")
+            raw = f"c{i}"
+            col = pl.col(raw)
             target = self.fields.get(name)
             if target is None or target[0] in used:
                 if unit:
                     col = col.str.strip_suffix(" " + unit)
                 extra_cols.append(f"x{i}")
                 extra_keys.append(key)
-                typed_exprs.append(pl.when(c.is_marker(col)).then(None).otherwise(col)
-                                   .alias(f"x{i}"))
+                stage_a.append(pl.when(c.is_marker(col)).then(None).otherwise(col)
+                               .alias(f"x{i}"))
+                text_raw.append(raw)
                 continue
             column, kind = target
             used.add(column)
+            keep.append(column)
+            value = pl.col(column)
             if kind == "time":
-                naive = col.str.to_datetime(_TS_FORMAT, strict=False, time_unit="us")
-                conv = c.localise(naive, ctx.options.tz)
-                typed_exprs.append(conv.alias(column))
-                typed_exprs.append(naive.alias("__naive"))
-                bad = col.is_not_null() & ~c.is_marker(col) & conv.is_null()
-                fail_exprs.append((bad, pl.format(
+                stage_a.append(col.str.to_datetime(_TS_FORMAT, strict=False, time_unit="us")
+                               .alias("__naive"))
+                stage_b.append(c.localise(pl.col("__naive"), ctx.options.tz).alias(column))
+                keep.append("__naive")
+                bad = col.is_not_null() & ~c.is_marker(col) & value.is_null()
+                checks.append(_Check(raw, column, bad, pl.format(
                     "field " + name + ": {} is not a time YYYY/MM/DD HH:MM:SS.mmm"
                     + ("" if ctx.options.tz == "UTC" else " that exists in " + ctx.options.tz),
                     _show(col))))
@@ -297,29 +329,35 @@ class _SmiCsvBase:
                 if kind == "int":
                     conv = pl.when(conv == conv.round(0)).then(conv)
                     conv = conv.cast(pl.Int64, strict=False)
-                typed_exprs.append(conv.alias(column))
-                fail_exprs.append((c.bad_number(col, conv), pl.format(
+                stage_a.append(conv.alias(column))
+                checks.append(_Check(raw, column, c.bad_number(col, value), pl.format(
                     "field " + name + ": {} is not " + ("an integer" if kind == "int"
                                                         else "a number"), _show(col))))
             else:
-                typed_exprs.append(pl.when(c.is_marker(col)).then(None).otherwise(col)
-                                   .alias(column))
-        c.count_markers(frame, cols, state.markers)
-        # a cheap boolean first; the reason text only for the (rare) rows that fail
-        any_bad = (pl.any_horizontal([b for b, _ in fail_exprs]) if fail_exprs
-                   else pl.lit(False))
-        typed = frame.select(*typed_exprs, any_bad.alias("__bad"))
-        typed = typed.with_columns(pl.lit(None, dtype=pl.String).alias("__reason"))
-        if fail_exprs and typed["__bad"].any():
-            why = frame.filter(typed["__bad"]).select(
-                c.LINE, pl.coalesce([pl.when(b).then(m) for b, m in fail_exprs]).alias("w"))
-            typed = typed.with_columns(
-                pl.col(c.LINE).replace_strict(dict(why.iter_rows()), default=None,
-                                              return_dtype=pl.String).alias("__reason"))
-        typed = typed.drop("__bad")
-        extra = (c.extra_expr(extra_cols, extra_keys) if extra_cols
-                 else pl.lit(None, dtype=pl.String))
-        typed = typed.with_columns(extra.alias("extra")).drop(extra_cols)
+                stage_a.append(pl.when(c.is_marker(col)).then(None).otherwise(col)
+                               .alias(column))
+                text_raw.append(raw)
+        work = frame.with_columns(stage_a)
+        if stage_b:
+            work = work.with_columns(stage_b)
+        # A converted value that is NULL where the text was not is a marker or a bad value;
+        # only the columns that have such a row are examined further (markers never
+        # convert, so a column without one holds no marker either).
+        hit = checks
+        if checks:
+            flags = work.select([(pl.col(k.value).is_null() & pl.col(k.raw).is_not_null())
+                                 .any().alias(k.value) for k in checks]).row(0)
+            hit = [k for k, flagged in zip(checks, flags, strict=True) if flagged]
+        c.count_markers(work, text_raw + [k.raw for k in hit], state.markers)
+        typed = work.select(*keep, *extra_cols, pl.lit(None, dtype=pl.String).alias("__reason"))
+        if hit:
+            why = work.filter(pl.any_horizontal([k.bad for k in hit])).select(
+                c.LINE, pl.coalesce([pl.when(k.bad).then(k.reason) for k in hit]).alias("w"))
+            if why.height:
+                typed = typed.with_columns(
+                    pl.col(c.LINE).replace_strict(dict(why.iter_rows()), default=None,
+                                                  return_dtype=pl.String).alias("__reason"))
+        typed = c.with_extra(typed, extra_cols, extra_keys)
         if blank_rows:
             ctx.blank_lines += len(blank_rows)
             typed = typed.filter(~pl.col(c.LINE).is_in(list(blank_rows)))
@@ -331,17 +369,29 @@ class _SmiCsvBase:
         if bad.height:
             if lines is None:
                 lines = data.split(b"\n")
-            for line_no, why in bad.select(c.LINE, "__reason").iter_rows():
-                ctx.reject(line_no, why, lines[line_no - first_line])
+            for line_no, reason in bad.select(c.LINE, "__reason").iter_rows():
+                ctx.reject(line_no, reason, lines[line_no - first_line])
             typed = typed.filter(pl.col("__reason").is_null())
         if "__naive" in typed.columns:
             c.note_ambiguous(ctx, typed["__naive"], ctx.options.tz)
             if typed["__naive"].null_count() < typed.height and ctx.tz_assumed is None:
                 c.assume_tz(ctx, "nvidia-smi timestamps")
-        self.store(ctx, typed.drop("__reason", "__naive", strict=False))
+        typed = typed.drop("__reason", "__naive", strict=False)
+        if state.sink is not None:
+            if typed.height:
+                state.sink.append(self.rows(ctx, typed))
+        else:
+            self.store(ctx, typed)
+
+    def rows(self, ctx: LoadContext, typed: pl.DataFrame) -> pl.DataFrame:
+        """The converted rows as the target table's columns (no database access)."""
+        raise NotImplementedError
 
     def store(self, ctx: LoadContext, typed: pl.DataFrame) -> None:
-        raise NotImplementedError
+        """Insert the converted rows at once (the capture loader's way)."""
+        c.settle(ctx)
+        ctx.insert(self.table, self.rows(ctx, typed))
+
 
 
 def _show(col: pl.Expr) -> pl.Expr:
@@ -390,8 +440,9 @@ class NvidiaSmiQueryGpu(_SmiCsvBase):
                    "units; headerless needs options.extra['fields'])")
     kind = "gpu"
     fields = GPU_FIELDS
+    table = "gpu_samples"
 
-    def store(self, ctx: LoadContext, typed: pl.DataFrame) -> None:
+    def rows(self, ctx: LoadContext, typed: pl.DataFrame) -> pl.DataFrame:
         host = pl.col("host") if "host" in typed.columns else None
         mig = None
         if "gpu_uuid" in typed.columns:
@@ -399,7 +450,7 @@ class NvidiaSmiQueryGpu(_SmiCsvBase):
         typed = typed.with_columns(c.host_expr(host, ctx).alias("host"))
         if mig is not None:
             typed = typed.with_columns(mig.alias("mig_instance"))
-        c.insert_samples(ctx, typed)
+        return c.finish(typed, c.SAMPLE_COLUMNS)
 
 
 class NvidiaSmiQueryApps(_SmiCsvBase):
@@ -410,7 +461,8 @@ class NvidiaSmiQueryApps(_SmiCsvBase):
                    "--format=csv (one row per process)")
     kind = "apps"
     fields = APP_FIELDS
+    table = "gpu_processes"
 
-    def store(self, ctx: LoadContext, typed: pl.DataFrame) -> None:
+    def rows(self, ctx: LoadContext, typed: pl.DataFrame) -> pl.DataFrame:
         typed = typed.with_columns(c.host_expr(None, ctx).alias("host"))
-        c.insert_processes(ctx, typed)
+        return c.finish(typed, c.PROCESS_COLUMNS)
