@@ -143,46 +143,78 @@ def describe(labels: dict[str, str], default_host: str | None, stats: PivotStats
     return Series(kind, key, host, uuid, index, name, mig, pid, pname, extra)
 
 
-def series_frame(series: dict[str, Series]) -> pl.DataFrame:
+def series_frame(series: dict, metrics: dict | None = None) -> pl.DataFrame:
+    """One row per series: its identity and context. Series ids are text (the label set of
+    a text sample) or integers (the index of a JSON series); `metrics` gives each series'
+    metric when it has exactly one (JSON), so the samples need not carry it."""
     rows = [(sid, s.kind, s.key, s.host, s.uuid, s.index, s.name, s.mig, s.pid,
              s.process_name, s.extra) for sid, s in series.items()]
-    return pl.DataFrame(rows, orient="row", schema={
-        "sid": pl.String, "kind": pl.String, "key": pl.String, "host": pl.String,
+    sid_type = pl.Int64 if all(isinstance(k, int) for k in series) and series else pl.String
+    frame = pl.DataFrame(rows, orient="row", schema={
+        "sid": sid_type, "kind": pl.String, "key": pl.String, "host": pl.String,
         "gpu_uuid": pl.String, "gpu_index": pl.Int32, "gpu_name": pl.String,
         "mig_instance": pl.String, "pid": pl.Int64, "process_name": pl.String,
         "lab_extra": c.ENTRY_LIST})
+    if metrics is not None:
+        frame = frame.with_columns(pl.Series("metric", [metrics.get(k) for k in series],
+                                             dtype=pl.String))
+    return frame
+
+
+_ATTRS = ["host", "gpu_uuid", "gpu_index", "gpu_name", "mig_instance", "pid", "process_name",
+          "lab_extra"]
 
 
 def pivot_store(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
                 raw_of: Callable[[pl.DataFrame], list[str]], stats: PivotStats) -> int:
-    """Reject, count and pivot `frame` (unit, ts, sid, metric, vtext); returns rows written.
+    """Reject, count and pivot `frame` (unit, ts, sid, vtext, and metric unless `series`
+    has it); returns rows written.
 
     `frame` must be in input order. `raw_of` gives the raw text of the units in a frame, for
-    rejects only.
+    rejects only. Everything that is the same for all samples of a series (kind, GPU key,
+    metric when the series has one) is worked out once per series and joined by sid.
     """
     if frame.height == 0:
         return 0
-    df = frame.join(series, on="sid", how="left", maintain_order="left")
-    value = pl.col("vtext").str.replace(r"^\+", "").cast(pl.Float64, strict=False)
+    key_codes = {k: i for i, k in enumerate(dict.fromkeys(series["key"].to_list()))}
+    series = series.with_columns(
+        pl.col("key").replace_strict(key_codes, return_dtype=pl.Int32).alias("__kid"))
+    per_series = ["sid", "kind", "__kid", "__sidx"]
+    by_series = "metric" not in frame.columns
+    metric_names = (series if by_series else frame)["metric"].unique(maintain_order=True)
+    mcodes = {m: i for i, m in enumerate(metric_names.to_list())}
+    mid = pl.col("metric").replace_strict(mcodes, default=None, return_dtype=pl.Int32)
+    series = series.with_columns(pl.int_range(pl.len(), dtype=pl.Int32).alias("__sidx"))
+    if by_series:
+        series = series.with_columns(mid.alias("__mid"))
+        per_series += ["metric", "__mid"]
+    df = frame.join(series.select(per_series), on="sid", how="left", maintain_order="left")
+    if not by_series:
+        df = df.with_columns(mid.alias("__mid"))
+    value = pl.col("vtext").str.strip_prefix("+").cast(pl.Float64, strict=False)
     df = df.with_columns(value.alias("value"))
     mapped = SAMPLE_METRICS | PROCESS_METRICS
     is_mapped = pl.col("metric").is_in(list(mapped))
-    reason = (
-        pl.when(pl.col("ts").is_null()).then(pl.lit("no usable sample time"))
-        .when(pl.col("value").is_null()).then(
-            pl.format("value '{}' of {} is not a number", pl.col("vtext").str.slice(0, 80),
-                      pl.col("metric")))
-        .when((pl.col("kind") == "none") & is_mapped).then(pl.format(
-            "{} sample has no gpu, UUID, uuid, device or index label: cannot tell which GPU "
-            "it belongs to", pl.col("metric")))
-    )
-    df = df.with_columns(reason.alias("__reason"))
-    bad = df.filter(pl.col("__reason").is_not_null())
-    if bad.height:
+    no_gpu = (pl.col("kind") == "none") & is_mapped
+    # a cheap boolean first; the reason texts only for the (rare) rows it flags
+    flagged = (pl.col("ts").is_null() | pl.col("value").is_null() | no_gpu).fill_null(False)
+    df = df.with_columns(flagged.alias("__bad"))
+    if df["__bad"].any():
+        reason = (
+            pl.when(pl.col("ts").is_null()).then(pl.lit("no usable sample time"))
+            .when(pl.col("value").is_null()).then(
+                pl.format("value '{}' of {} is not a number",
+                          pl.col("vtext").str.slice(0, 80), pl.col("metric")))
+            .when(no_gpu).then(pl.format(
+                "{} sample has no gpu, UUID, uuid, device or index label: cannot tell which "
+                "GPU it belongs to", pl.col("metric")))
+        )
+        bad = df.filter(pl.col("__bad")).with_columns(reason.alias("__reason"))
         for (unit, why), raw in zip(bad.select("unit", "__reason").iter_rows(), raw_of(bad),
                                     strict=True):
             ctx.reject(unit, why, raw)
-        df = df.filter(pl.col("__reason").is_null())
+        df = df.filter(~pl.col("__bad"))
+    df = df.drop("__bad")
     selfm = df.filter(pl.col("kind") == "none")
     if selfm.height:
         ctx.header_lines += selfm.height
@@ -196,7 +228,7 @@ def pivot_store(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
         part = df.filter(pl.col("kind") == kind)
         if part.height == 0:
             continue
-        out = _pivot(part, metrics, targets, stats)
+        out = _pivot(ctx, part, series, list(mcodes), metrics, targets, stats)
         if kind == "gpu":
             c.insert_samples(ctx, out)
         else:
@@ -205,24 +237,28 @@ def pivot_store(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
     return written
 
 
-def _pivot(df: pl.DataFrame, metrics: dict[str, tuple[str, float]], targets: list[str],
+def _pivot(ctx: LoadContext, df: pl.DataFrame, series: pl.DataFrame, metric_names: list[str],
+           metrics: dict[str, tuple[str, float]], targets: list[str],
            stats: PivotStats) -> pl.DataFrame:
-    target = pl.col("metric").replace_strict({m: t for m, (t, _) in metrics.items()},
-                                             default=None, return_dtype=pl.String)
-    factor = pl.col("metric").replace_strict({m: f for m, (_, f) in metrics.items()},
-                                             default=None, return_dtype=pl.Float64)
+    # target column (index into `targets`) and factor of each metric code, looked up by code
+    tidx = {t: i for i, t in enumerate(targets)}
+    m_target = pl.Series([tidx[metrics[m][0]] if m in metrics else None for m in metric_names],
+                         dtype=pl.Int32)
+    m_factor = pl.Series([metrics[m][1] if m in metrics else None for m in metric_names],
+                         dtype=pl.Float64)
+    mid = df["__mid"]
+    df = df.with_columns(m_target.gather(mid).alias("__tix"), m_factor.gather(mid).alias("__f"))
+    factor = pl.col("__f")
     scaled = pl.when(pl.col("value").is_nan()).then(None).otherwise(
         pl.when(factor == 1.0).then(pl.col("value"))
         .otherwise((pl.col("value") * factor).round(6)))
-    df = df.with_columns(target.alias("__target"), scaled.alias("__scaled"))
+    df = df.with_columns(scaled.alias("__scaled"))
     # a metric repeated for the same GPU and time starts a new row (scrapes concatenated
-    # without times); the window that numbers repeats is costly, so only when there are any
-    codes = {k: i for i, k in enumerate(df["key"].unique().to_list())}
-    mcodes = {k: i for i, k in enumerate(df["metric"].unique().to_list())}
-    df = df.with_columns(
-        pl.col("key").replace_strict(codes, return_dtype=pl.Int32).alias("__kid"),
-        pl.col("metric").replace_strict(mcodes, return_dtype=pl.Int32).alias("__mid"))
-    if df.select(pl.struct("ts", "__kid", "__mid").is_duplicated().any()).item():
+    # without times); the window that numbers repeats is costly, so only when there are any.
+    # Distinct hashes prove there are none without the dearer exact test.
+    ident = pl.struct("ts", "__kid", "__mid")
+    if (df.select(ident.hash().n_unique()).item() < df.height
+            and df.select(ident.is_duplicated().any()).item()):
         df = df.with_columns(
             pl.int_range(pl.len()).over(["ts", "__kid", "__mid"]).alias("__occ"))
     else:
@@ -230,18 +266,70 @@ def _pivot(df: pl.DataFrame, metrics: dict[str, tuple[str, float]], targets: lis
     repeats = int(df.select((pl.col("__occ") > 0).sum()).item() or 0)
     if repeats:
         stats.repeats += repeats
+    fast = None if repeats else _pivot_plain(ctx, df, series, targets)
+    if fast is not None:
+        return fast
+    return _pivot_general(df, series, targets, repeats)
+
+
+def _pivot_plain(ctx: LoadContext, df: pl.DataFrame, series: pl.DataFrame,
+                 targets: list[str]) -> pl.DataFrame | None:
+    """The common case, without per-row lists: None unless every metric has a column, no
+    two metrics of one GPU fill the same column, and all series of a GPU agree on its
+    attributes and labels. Then a row's attributes are its GPU's, its `extra` is those
+    labels, and each column holds the group's only sample for it, so `max` (which skips
+    the NULLs of the other metrics' rows) is that sample: the general path's result."""
+    if df["__tix"].null_count():
+        return None
+    pairs = df.select("__kid", "__mid", "__tix").unique()
+    if pairs.select(pl.struct("__kid", "__tix").is_duplicated().any()).item():
+        return None
+    present = series.filter(pl.col("__sidx").is_in(df["__sidx"].unique().implode()))
+    attrs = present.select("__kid", *_ATTRS).unique(maintain_order=True)
+    if attrs["__kid"].is_duplicated().any():
+        return None
+    attrs = attrs.with_columns(entries_json(ctx, attrs["lab_extra"]).alias("extra"))
+    aggs = [pl.col("unit").min().alias(c.LINE)]
+    aggs += [pl.when(pl.col("__tix") == i).then(pl.col("__scaled")).max().alias(t)
+             for i, t in enumerate(targets)]
+    out = df.group_by(["ts", "__kid"], maintain_order=True).agg(aggs)
+    out = out.join(attrs.drop("lab_extra"), on="__kid", how="left", maintain_order="left")
+    return out.sort(c.LINE)
+
+
+def entries_json(ctx: LoadContext, entries: pl.Series) -> pl.Series:
+    """{key, value} lists as the JSON text the insert would make of them (DuckDB's own
+    `to_json(map_from_entries())`, asked once per distinct list, not once per row)."""
+    import pyarrow as pa
+
+    table = pa.table({"e": pl.DataFrame({"e": entries}).to_arrow()["e"]})
+    view = f"__entries_{ctx.evidence_id}"
+    ctx.con.register(view, table)
+    try:
+        texts = ctx.con.execute(
+            f'SELECT to_json(map_from_entries(e))::VARCHAR FROM "{view}"').fetchall()
+    finally:
+        ctx.con.unregister(view)
+    return pl.Series("extra", [t for (t,) in texts], dtype=pl.String)
+
+
+def _pivot_general(df: pl.DataFrame, series: pl.DataFrame, targets: list[str],
+                   repeats: int) -> pl.DataFrame:
+    """Any mix of series: rows carry the list of their series, merged in Python once per
+    distinct list, and `extra` as {key, value} lists (unmapped metrics, repeat numbers)."""
+    df = df.with_columns(pl.Series(targets, dtype=pl.String).gather(df["__tix"])
+                         .alias("__target"),
+                         pl.col("__sidx").cast(pl.String).alias("__sid"))
     entry = pl.struct(pl.col("metric").alias("key"), pl.col("vtext").alias("value"))
     aggs = [pl.col("unit").min().alias(c.LINE),
-            pl.col("sid").unique(maintain_order=True).alias("__sids")]
+            pl.col("__sid").unique(maintain_order=True).alias("__sids")]
     for t in targets:
         aggs.append(pl.col("__scaled").filter(pl.col("__target") == t).first().alias(t))
     aggs.append(entry.filter(pl.col("__target").is_null()).alias("__mextra"))
     out = df.group_by(["ts", "__kid", "__occ"], maintain_order=True).agg(aggs)
     # attributes of the GPU from all the series that went into the row, merged in Python
     # once per distinct set of series (a handful per GPU, not per row)
-    attrs = {sid: row for sid, *row in df.select(
-        "sid", "host", "gpu_uuid", "gpu_index", "gpu_name", "mig_instance", "pid",
-        "process_name", "lab_extra").unique("sid", keep="first").iter_rows()}
+    attrs = {str(sidx): row for sidx, *row in series.select("__sidx", *_ATTRS).iter_rows()}
     combos = out.select(pl.col("__sids").list.join("\x1e").alias("__combo"), "__sids") \
         .unique("__combo")
     merged = []

@@ -235,20 +235,18 @@ class PrometheusRangeJson:
                 ctx.reject(unit, "series has no __name__ label (an aggregation or function "
                            "dropped it): cannot tell which metric the value is", raw)
             pairs = pairs.filter(~pl.col("sid").is_in(nameless))
-        frame = pairs.with_columns(
-            pl.col("sid").replace_strict({k: v.get("__name__") for k, v in
-                                          series_labels.items()}, default=None,
-                                         return_dtype=pl.String).alias("metric"))
-        written = pp.pivot_store(ctx, frame, pp.series_frame(registry),
+        # each series has one metric: it comes with the series, not per sample
+        names = {k: v.get("__name__") for k, v in series_labels.items()}
+        written = pp.pivot_store(ctx, pairs, pp.series_frame(registry, names),
                                  lambda f: [r for _, r in raw_pairs(f, series_labels)], stats)
         # records: output rows, self-metric pairs (header), rejected pairs
         ctx.lines_read += written + ctx.header_lines + ctx.rows_rejected
         pp.note_stats(ctx, stats, "Prometheus JSON")
 
     @staticmethod
-    def _read(data: bytes) -> tuple[pl.DataFrame, dict[str, dict[str, str]], str | None]:
+    def _read(data: bytes) -> tuple[pl.DataFrame, dict[int, dict[str, str]], str | None]:
         """(pairs: unit, sid, ts, vtext), labels per sid, or a reason the document is unusable."""
-        empty = pl.DataFrame(schema={"unit": pl.Int64, "sid": pl.String, "ts": c.UTC_US,
+        empty = pl.DataFrame(schema={"unit": pl.Int64, "sid": pl.Int64, "ts": c.UTC_US,
                                      "vtext": pl.String})
         try:
             doc = pl.read_json(data, infer_schema_length=None)
@@ -278,11 +276,11 @@ class PrometheusRangeJson:
         metric = result["metric"]
         labels_list = [{k: v for k, v in (m or {}).items() if v is not None}
                        for m in metric.to_list()]
-        sids = [str(i) for i in range(len(labels_list))]
+        sids = list(range(len(labels_list)))
         col = "values" if rtype == "matrix" else "value"
         if col not in result.columns:
             return empty, {}, f"matrix result without '{col}'"
-        res = result.select(pl.Series("sid", sids), pl.col(col).alias("v"))
+        res = result.select(pl.Series("sid", sids, dtype=pl.Int64), pl.col(col).alias("v"))
         pairs = res if rtype == "vector" else res.explode("v")
         pairs = pairs.filter(pl.col("v").is_not_null())
         pairs = pairs.with_columns(
@@ -312,7 +310,7 @@ def _read_obj(obj: object, empty: pl.DataFrame) -> tuple[pl.DataFrame, dict, str
     rows, labels = [], {}
     unit = 0
     for i, series in enumerate(result):
-        sid = str(i)
+        sid = i
         metric = series.get("metric") if isinstance(series, dict) else None
         labels[sid] = {str(k): str(v) for k, v in (metric or {}).items()}
         values = series.get("values") if isinstance(series, dict) else None
@@ -323,7 +321,7 @@ def _read_obj(obj: object, empty: pl.DataFrame) -> tuple[pl.DataFrame, dict, str
             ok = isinstance(pair, list) and len(pair) == 2
             rows.append((unit, sid, str(pair[0]) if ok else None,
                          str(pair[1]) if ok else json.dumps(pair)))
-    pairs = pl.DataFrame(rows, orient="row", schema={"unit": pl.Int64, "sid": pl.String,
+    pairs = pl.DataFrame(rows, orient="row", schema={"unit": pl.Int64, "sid": pl.Int64,
                                                      "t": pl.String, "vtext": pl.String})
     secs = pl.col("t").cast(pl.Float64, strict=False)
     ts = pl.from_epoch((secs * 1_000_000).round(0).cast(pl.Int64), time_unit="us") \
@@ -331,7 +329,7 @@ def _read_obj(obj: object, empty: pl.DataFrame) -> tuple[pl.DataFrame, dict, str
     return pairs.select("unit", "sid", ts.alias("ts"), "vtext", "t"), labels, None
 
 
-def raw_pairs(frame: pl.DataFrame, labels: dict[str, dict[str, str]]) -> list[tuple[int, str]]:
+def raw_pairs(frame: pl.DataFrame, labels: dict[int, dict[str, str]]) -> list[tuple[int, str]]:
     """(unit, `{labels} [t, "v"]`) for rejects: enough to find the pair in the document."""
     out = []
     for unit, sid, t, v in frame.select("unit", "sid", "t", "vtext").iter_rows():
