@@ -281,7 +281,12 @@ def _pivot_plain(ctx: LoadContext, df: pl.DataFrame, series: pl.DataFrame,
     the NULLs of the other metrics' rows) is that sample: the general path's result."""
     if df["__tix"].null_count():
         return None
-    pairs = df.select("__kid", "__mid", "__tix").unique()
+    # the (GPU, metric) pairs present, as one integer each: a cheap distinct
+    pair = (pl.col("__kid").cast(pl.Int64) * (1 << 32) + pl.col("__mid")).unique()
+    pairs = df.select(pair.alias("p")).select(
+        (pl.col("p") // (1 << 32)).alias("__kid"), (pl.col("p") % (1 << 32)).alias("__mid"))
+    targets_of = df.select("__mid", "__tix").unique("__mid")
+    pairs = pairs.join(targets_of.with_columns(pl.col("__mid").cast(pl.Int64)), on="__mid")
     if pairs.select(pl.struct("__kid", "__tix").is_duplicated().any()).item():
         return None
     present = series.filter(pl.col("__sidx").is_in(df["__sidx"].unique().implode()))
