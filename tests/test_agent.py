@@ -428,3 +428,51 @@ def test_sniff_cross_product():
             assert len(claims) == 1, (path, claims)
         else:
             assert claims == [], (path, claims)
+
+
+def _small_blocks(monkeypatch, module, size: int = 4096) -> None:
+    """Make `module` read its files in blocks of about `size` bytes."""
+    from forensics.loaders import reading
+
+    monkeypatch.setattr(reading, "BLOCK_BYTES", size)
+    monkeypatch.setattr(module, "iter_blocks", lambda path: reading.iter_blocks(path, size))
+
+
+def _stored(case, evidence_id: int) -> tuple[list[dict], dict[int, str], tuple]:
+    rows = case.sql("SELECT * EXCLUDE (evidence_id) FROM agent_actions WHERE evidence_id = ? "
+                    "ORDER BY line_no", [evidence_id]).to_dicts()
+    ev = ev_row(case, evidence_id)
+    counts = tuple(ev[k] for k in ("lines_read", "rows_loaded", "rows_rejected", "blank_lines"))
+    return rows, rejects_of(case, evidence_id), counts
+
+
+def test_jsonl_whole_block_bulk_read_matches_careful_path(case, tmp_path, monkeypatch):
+    # Clean blocks go to the bulk reader whole; a block with blank lines or a damaged line
+    # falls back to its runs and the line-by-line path. Either way every row, reject and
+    # count is what the careful path alone makes of the file.
+    from forensics.loaders.agent import jsonl
+
+    lines = [_line(step=i, command=f"echo {i}", output="x" * (i % 7),
+                   extra={"k": i} if i % 5 == 0 else None) for i in range(400)]
+    lines[40] = ""                                  # blank line inside a block
+    lines[41] = "  \t"                              # whitespace-only line
+    lines[150] = lines[150][:40]                    # truncated JSON: careful path
+    lines[151] = _line(step=-1)                     # a vectorised reject next to it
+    lines[300] = _line(step=300, time="2026-03-04T10:00:00+02:00")
+    path = tmp_path / "blocks.jsonl"
+    path.write_text("\n".join(lines) + "\n\n", encoding="utf-8")
+    _small_blocks(monkeypatch, jsonl)
+    careful_runs = []
+    read_careful = jsonl._read_careful
+    monkeypatch.setattr(jsonl, "_read_careful",
+                        lambda ctx, run: careful_runs.append(run.first_line)
+                        or read_careful(ctx, run))
+    fast = _stored(case, load_ok(case, path, rows=396, rejects=2).evidence_id)
+    assert len(careful_runs) == 2  # the runs with the whitespace line and the truncated one
+    monkeypatch.setattr(jsonl, "_read_bulk", lambda data: None)
+    path2 = tmp_path / "blocks2.jsonl"
+    path2.write_bytes(path.read_bytes() + b"\n")    # other bytes (dedupe), one more blank
+    careful = _stored(case, load_ok(case, path2, rows=396, rejects=2).evidence_id)
+    assert fast[0] == careful[0]
+    assert fast[1] == careful[1] and sorted(fast[1]) == [151, 152]
+    assert fast[2] == (401, 396, 2, 3) and careful[2] == (402, 396, 2, 4)
