@@ -569,3 +569,128 @@ def test_bad_range_json(case, tmp_path):
     rj = rejects_of(case, res.evidence_id)
     assert "'x'" in rj[2]["reason"] and "__name__" in rj[3]["reason"]
     assert_counts(case, res.evidence_id)
+
+
+# ---------------------------------------------------------------------------------------
+# fast paths against the careful ones: the same rows, rejects and notes
+# ---------------------------------------------------------------------------------------
+
+
+def _small_blocks(monkeypatch, module, size: int = 2048) -> None:
+    """Make `module` read its files in blocks of about `size` bytes."""
+    from forensics.loaders import reading
+
+    monkeypatch.setattr(reading, "BLOCK_BYTES", size)
+    monkeypatch.setattr(module, "iter_blocks", lambda path: reading.iter_blocks(path, size))
+
+
+def _stored(case, eid, table="gpu_samples"):
+    rows = case.sql(f"SELECT * EXCLUDE (evidence_id) FROM {table} WHERE evidence_id = ? "
+                    "ORDER BY line_no", [eid]).to_dicts()
+    rejects = [(r["line_no"], r["reason"]) for r in case.rejects(eid).sort("line_no")
+               .iter_rows(named=True)]
+    ev = assert_counts(case, eid)
+    return rows, rejects, ev["notes"], ev["lines_read"], ev["blank_lines"], ev["header_lines"]
+
+
+def test_query_gpu_csv_blocks_match_careful_reader(case, tmp_path, monkeypatch):
+    # Markers and bad values in some blocks only (the checks run for the columns that have
+    # them), an unknown field with and without values, a ragged line, a line that is not
+    # UTF-8 (its block is read line by line), a repeated header: the streamed load stores
+    # what reading every block line by line stores.
+    from forensics.loaders.gpu import smi_csv
+
+    header = ("timestamp, index, uuid, power.draw [W], memory.used [MiB], pci.bus_id, "
+              "fan.speed [%]")
+    lines = [header]
+    for i in range(300):
+        power = "[N/A]" if 100 <= i < 120 else f"{100 + i}.5 W"
+        fan = "[Not Supported]" if i % 50 == 0 else f"{i % 100} %"
+        lines.append(f"2024/03/01 10:{i // 60:02d}:{i % 60:02d}.000, {i % 8}, GPU-{i % 8}, "
+                     f"{power}, {i} MiB, 00000000:{i % 8:02d}:00.0, {fan}")
+    lines[50] = lines[50].replace("MiB", "KiB")          # bad number
+    lines[60] = lines[60].rsplit(",", 1)[0]               # ragged line
+    lines[200] = header                                   # repeated header
+    lines[210] = lines[210].replace("GPU-", "GPU-\udcff")  # not UTF-8: careful reader
+    lines[220] = lines[220].replace("2024/03/01", "2024/13/01")  # bad time
+    data = "\n".join(lines).encode("utf-8", "surrogateescape") + b"\n"
+    path = write(tmp_path, "blocks.csv", "")
+    path.write_bytes(data)
+    _small_blocks(monkeypatch, smi_csv)
+    fast = _stored(case, load(case, path).evidence_id)
+    monkeypatch.setattr(smi_csv, "_read", lambda data, n, first_line: None)
+    path2 = write(tmp_path, "blocks2.csv", "")
+    path2.write_bytes(data + b"\n")  # other bytes (dedupe), one more blank line
+    careful = _stored(case, load(case, path2).evidence_id)
+    assert fast[:3] == careful[:3]
+    rows, rejects, notes, lines_read, blank, head = fast
+    assert (lines_read, blank, head, len(rows)) == (301, 0, 2, 296)
+    assert [n for n, _ in rejects] == [51, 61, 221]  # (bytes not UTF-8 are replaced)
+    assert "memory.used: '49 KiB' is not a number" in rejects[0][1]
+    assert any("[N/A] x20" in n and "[Not Supported] x6" in n for n in notes)
+    by_line = {r["line_no"]: r for r in rows}
+    assert by_line[102]["power_w"] is None and by_line[2]["power_w"] == 100.5
+    assert json.loads(by_line[2]["extra"]) == {"pci.bus_id": "00000000:00:00.0"}
+    assert json.loads(by_line[3]["extra"]) == {"pci.bus_id": "00000000:01:00.0",
+                                               "fan.speed [%]": "1"}
+
+
+def _range_doc(bad_label: bool = False) -> dict:
+    odd = 'q"uo\\te ünï\tc✓'
+    result = []
+    for host in ("node-a", "node-b"):
+        for g in range(3):
+            for m, vals in (("DCGM_FI_DEV_GPU_UTIL", ["5", "+7", "NaN"]),
+                            ("DCGM_FI_DEV_FB_USED", ["100", "1e3", "2.5"]),
+                            ("DCGM_FI_DEV_POWER_USAGE", ["300.25", "Inf", "-1"])):
+                labels = {"__name__": m, "Hostname": host, "gpu": str(g),
+                          "UUID": f"GPU-{host}-{g}", "modelName": "NVIDIA H100",
+                          "job": odd if g == 1 else "dcgm"}
+                result.append({"metric": labels, "values": [
+                    [1700000000 + 15 * k + (0.5 if k == 2 else 0), v]
+                    for k, v in enumerate(vals)]})
+    if bad_label:  # one series of a GPU disagrees about its labels: the general path
+        result[0]["metric"]["pod"] = "p1"
+    return {"status": "success", "data": {"resultType": "matrix", "result": result}}
+
+
+@pytest.mark.parametrize("bad_label", [False, True])
+def test_range_json_plain_pivot_matches_general(case, tmp_path, monkeypatch, bad_label):
+    from forensics.loaders.gpu import prom_pivot
+
+    used = []
+    plain = prom_pivot._pivot_plain
+    def spy(*args):
+        out = plain(*args)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(prom_pivot, "_pivot_plain", spy)
+    doc = json.dumps(_range_doc(bad_label))
+    fast = _stored(case, load(case, write(tmp_path, "a.json", doc)).evidence_id)
+    assert used == [not bad_label] and len(fast[0]) == 18
+    monkeypatch.setattr(prom_pivot, "_pivot_plain", lambda *a: None)
+    general = _stored(case, load(case, write(tmp_path, "b.json", doc + " ")).evidence_id)
+    assert fast == general
+    row = fast[0][1]
+    assert (row["line_no"], row["utilization_gpu_pct"], row["power_w"]) == (2, 7.0, float("inf"))
+    assert json.loads(fast[0][3]["extra"])["job"] == 'q"uo\\te ünï\tc✓'
+
+
+@pytest.mark.parametrize("name", ["dcgm_exporter_t4_drv460.prom",
+                                  "nvidia_gpu_exporter_h100_load.prom"])
+def test_prometheus_text_plain_pivot_matches_general(case, monkeypatch, name):
+    from forensics.loaders.gpu import prom_pivot
+
+    path = corpus_file("gpu", name)
+    tables = ("gpu_samples", "gpu_processes")
+    first = load(case, path, extra={"ts": "2026-01-01T00:00:00Z"})
+    fast = [_stored(case, first.evidence_id, t) for t in tables]
+    monkeypatch.setattr(prom_pivot, "_pivot_plain", lambda *a: None)
+    other = forensics.open_case(":memory:")
+    try:
+        res = load(other, path, extra={"ts": "2026-01-01T00:00:00Z"})
+        general = [_stored(other, res.evidence_id, t) for t in tables]
+    finally:
+        other.close()
+    assert fast == general
