@@ -185,13 +185,21 @@ class _SmiCsvBase:
                                                   block.first_line, block.n_lines, block.damage))
             if block is None:
                 continue
-            for run in split_runs(block, None):
-                if run.special:
-                    ctx.blank_lines += 1
-                    continue
-                self.load_lines(ctx, state, run.data, run.first_line)
-                yield from state.sink
-                state.sink.clear()
+            data = block.data
+            if state.header is not None and data and not data.startswith(b"\n") \
+                    and not data.endswith(b"\n"):
+                # Once the header is known, the whole block goes to the reader without a
+                # search for empty lines: the reader gives each an all-NULL row, which
+                # `_convert` counts as blank, as a blank run would have been counted.
+                self.load_lines(ctx, state, data, block.first_line)
+            else:
+                for run in split_runs(block, None):
+                    if run.special:
+                        ctx.blank_lines += 1
+                        continue
+                    self.load_lines(ctx, state, run.data, run.first_line)
+            yield from state.sink
+            state.sink.clear()
 
     # -- one run of lines (also used by the capture loader) -------------------------------
 
@@ -423,6 +431,9 @@ def _read_careful(lines: list[bytes], n: int, first_line: int) -> pl.DataFrame:
     """Line by line, for a block the bulk reader could not take (invalid UTF-8 and such)."""
     rows = []
     for i, raw in enumerate(lines):
+        if not raw:  # an empty line: all NULL, as the bulk reader has it (counted as blank)
+            rows.append([first_line + i, *([None] * (n + 1))])
+            continue
         text = raw.decode("utf-8", errors="replace")
         parts = text.split(",")
         cells: list[str | None] = [*parts[:n], *([None] * (n - len(parts)))]
