@@ -476,3 +476,54 @@ def test_jsonl_whole_block_bulk_read_matches_careful_path(case, tmp_path, monkey
     assert fast[0] == careful[0]
     assert fast[1] == careful[1] and sorted(fast[1]) == [151, 152]
     assert fast[2] == (401, 396, 2, 3) and careful[2] == (402, 396, 2, 4)
+
+
+def test_jsonl_unknown_fields_json_text_is_duckdbs(case, tmp_path, monkeypatch):
+    # `extra` for lines with unknown fields is built as text in polars; it must be the very
+    # text DuckDB's to_json(map_from_entries()) made of the same entries before (escapes,
+    # unicode, key order, JSON values of every type).
+    from forensics.loaders.agent import jsonl
+
+    odd = ["plain", 'q"uote', "back\\slash", "tab\tnl\n", "ctl\x0b\x1f\x01\x7f", "ünï✓😀",
+           "\\u000b literal", "</script>", ""]
+    lines = []
+    for i, text in enumerate(odd * 3):
+        fields = {"pod": text, "retries": i, "ratio": i / 3, "flag": i % 2 == 0,
+                  "tags": [text, i, None], "meta": {"k": text}, "gone": None}
+        if i % 3 == 0:  # (odd text inside `extra` itself is another matter: polars'
+            fields["extra"] = {"model": f"m{i}", "n": i, "t": 0.7}  # text of it is not JSON)
+        if i % 4 == 0:
+            fields["key " + text] = "v"
+        lines.append(_line(step=i, **fields))
+    lines.append(_line(step=99))  # no unknown field, no extra: NULL
+    body = "\n".join(lines) + "\n"
+    res = load_ok(case, tmp_path / "a.jsonl" if (tmp_path / "a.jsonl").write_text(
+        body, encoding="utf-8") else None, rows=len(lines))
+
+    def all_duckdb(wide, keys):
+        columns = [c for c in wide.columns if c != "__i"]
+        made = jsonl._duckdb_json(jsonl._long(wide, columns, keys))
+        return wide.select("__i").join(made, on="__i", how="left",
+                                       maintain_order="left")["exact"]
+
+    monkeypatch.setattr(jsonl, "_wide_json", all_duckdb)
+    (tmp_path / "b.jsonl").write_text(body + "\n", encoding="utf-8")
+    ref = load_ok(case, tmp_path / "b.jsonl", rows=len(lines))
+    get = ("SELECT line_no, extra::VARCHAR AS e FROM agent_actions WHERE evidence_id = ? "
+           "ORDER BY line_no")
+    fast = case.sql(get, [res.evidence_id]).rows()
+    assert fast == case.sql(get, [ref.evidence_id]).rows()
+    assert fast[-1][1] is None
+    first = json.loads(fast[0][1])
+    assert list(first)[:3] == ["pod", "retries", "ratio"] and first["model"] == "m0"
+    assert json.loads(fast[4][1])["pod"] == "ctl\x0b\x1f\x01\x7f"
+
+
+def test_jsonl_duplicate_extra_key_fails_the_file(case, tmp_path):
+    # an unknown field and an `extra` member of the same name: DuckDB refuses the object,
+    # as it did when it built it, and the file is left out whole
+    path = tmp_path / "dup.jsonl"
+    path.write_text(_line(pod="a", extra={"pod": "b"}) + "\n" + _line(step=1, pod="c") + "\n")
+    res = case.load(str(path)).files[0]
+    assert res.status == "failed" and "unique" in res.message
+    assert case.sql("SELECT count(*) AS n FROM agent_actions")["n"][0] == 0
