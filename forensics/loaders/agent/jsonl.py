@@ -80,7 +80,9 @@ class AgentJsonl:
                      "cut to an excerpt of that length")
 
     def _frames(self, ctx: LoadContext, state: dict[str, int]) -> Iterator[pl.DataFrame]:
-        for block in iter_blocks(ctx.path):
+        # reading (a copy and a newline count per block, under the GIL) in a thread
+        # of its own, so it overlaps the parse (polars releases the GIL)
+        for block in prefetch(iter_blocks(ctx.path), depth=1):
             ctx.lines_read += block.n_lines
             intact = _damaged_tail(ctx, block)
             if intact is None:

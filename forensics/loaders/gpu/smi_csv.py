@@ -179,7 +179,9 @@ class _SmiCsvBase:
 
     def _frames(self, ctx: LoadContext, state: _State) -> Iterator[pl.DataFrame]:
         assert state.sink is not None
-        for block in iter_blocks(ctx.path):
+        # reading (a copy and a newline count per block, under the GIL) in a thread
+        # of its own, so it overlaps the parse (polars releases the GIL)
+        for block in prefetch(iter_blocks(ctx.path), depth=1):
             ctx.lines_read += block.n_lines
             block = damaged_tail(ctx, type(block)(c.normalise_newlines(block.data),
                                                   block.first_line, block.n_lines, block.damage))
