@@ -80,13 +80,14 @@ def measure(path: Path, case_path: Path) -> dict[str, float]:
         f"sys.path.insert(0, {str(REPO)!r})\n"
         "import forensics\n"
         f"case = forensics.open_case({str(case_path)!r})\n"
-        "t = time.perf_counter()\n"
+        "t, c = time.perf_counter(), time.process_time()\n"
         f"report = case.load({str(path)!r})\n"
-        "dt = time.perf_counter() - t\n"
+        "dt, cpu = time.perf_counter() - t, time.process_time() - c\n"
         "f = report.files[0]\n"
         "assert f.status == 'loaded', f.message\n"
         "n = case.sql('SELECT count(*) AS n FROM agent_actions')['n'][0]\n"
-        "print(json.dumps({'seconds': dt, 'rows': f.rows, 'rejects': f.rejects, 'stored': int(n),"
+        "print(json.dumps({'seconds': dt, 'cpu': cpu, 'rows': f.rows, 'rejects': f.rejects,"
+        " 'stored': int(n),"
         " 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
@@ -114,6 +115,7 @@ def main() -> None:
     rate = r["rows"] / r["seconds"]
     print(f"forensics-agent-jsonl: {r['rows']:,} rows ({r['rejects']} rejects, "
           f"{r['stored']:,} stored) in {r['seconds']:.2f}s = {rate:,.0f} rows/s; "
+          f"cpu {r['cpu']:.2f}s (all threads); load avg {os.getloadavg()[0]:.1f}; "
           f"peak RSS {r['peak_rss_mb']:.0f} MB (this process: "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
     print("target >= 300,000 rows/s:", "met" if rate >= 300_000 else "NOT met")

@@ -5,7 +5,9 @@
 nvidia-smi CSV: N rows of a typical `--query-gpu` field list with units (one row = one
 sample). Prometheus range JSON: N (series, value) pairs, 8 GPUs x 4 DCGM metrics, which
 pivot into N/4 rows; throughput is printed both per input sample and per output row.
-Each file is loaded into a case *file* (not :memory:) with `forensics.open_case`.
+Each file is loaded into a case *file* (not :memory:) with `forensics.open_case`, in a fresh
+process, so peak RSS is the load's own; CPU seconds count every thread (the machine is
+shared: compare CPU, and run twice before believing a wall-clock figure).
 """
 
 from __future__ import annotations
@@ -13,17 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import forensics  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 CSV_HEADER = ("timestamp, index, uuid, name, utilization.gpu [%], utilization.memory [%], "
               "memory.used [MiB], memory.total [MiB], power.draw [W], temperature.gpu, "
@@ -78,21 +77,37 @@ def make_range_json(path: Path, n: int) -> None:
         fh.write("]}}")
 
 
+def measure(path: Path, case_path: Path) -> dict:
+    """In a fresh process (so peak RSS is the load's own): load `path` into a case file."""
+    code = (
+        "import json, resource, sys, time\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "import forensics\n"
+        f"case = forensics.open_case({str(case_path)!r})\n"
+        "t, c = time.perf_counter(), time.process_time()\n"
+        f"report = case.load({str(path)!r})\n"
+        "dt, cpu = time.perf_counter() - t, time.process_time() - c\n"
+        "f = report.files[0]\n"
+        "print(json.dumps({'status': f.status, 'message': f.message, 'format': f.format,"
+        " 'rows': f.rows, 'rejects': f.rejects, 'seconds': dt, 'cpu': cpu,"
+        " 'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def run(label: str, path: Path, samples: int) -> None:
-    case_path = path.parent / f"{label}.duckdb"
-    with forensics.open_case(case_path) as case:
-        start, cpu0 = time.perf_counter(), time.process_time()
-        report = case.load(str(path))
-        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
-        f = report.files[0]
-        if f.status != "loaded":
-            raise SystemExit(f"{label}: {f.status} {f.message}\n{f.detail}")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    r = measure(path, path.parent / f"{label.split()[0]}.duckdb")
+    if r["status"] != "loaded":
+        raise SystemExit(f"{label}: {r['status']} {r['message']}")
+    elapsed, rows = r["seconds"], r["rows"]
     size = os.path.getsize(path) / 1e6
-    print(f"{label:28s} {f.format:24s} {size:7.1f} MB  {samples:>9,d} samples  "
-          f"{f.rows:>9,d} rows  {f.rejects} rejects  {elapsed:6.2f} s  "
-          f"{samples / elapsed:>10,.0f} samples/s  {f.rows / elapsed:>10,.0f} rows/s  "
-          f"cpu {cpu:5.2f} s  load avg {os.getloadavg()[0]:.1f}  peak RSS {rss:,.0f} MiB")
+    print(f"{label:28s} {r['format']:24s} {size:7.1f} MB  {samples:>9,d} samples  "
+          f"{rows:>9,d} rows  {r['rejects']} rejects  {elapsed:6.2f} s  "
+          f"{samples / elapsed:>10,.0f} samples/s  {rows / elapsed:>10,.0f} rows/s  "
+          f"cpu {r['cpu']:5.2f} s (all threads)  load avg {os.getloadavg()[0]:.1f}  "
+          f"peak RSS {r['rss']:,.0f} MiB")
 
 
 def main() -> None:
