@@ -24,7 +24,7 @@ from forensics.loaders.agent.common import ENTRY, INT32_MAX, INT32_MIN, OUTPUT_C
 from forensics.loaders.base import LoadContext, json_object_lines
 from forensics.loaders.base import count_blank as _count_blank
 from forensics.loaders.base import damaged_tail as _damaged_tail
-from forensics.loaders.reading import Run, iter_blocks, prefetch, split_runs
+from forensics.loaders.reading import Run, has_long_line, iter_blocks, prefetch, split_runs
 
 MARKER = "forensics.agent/1"
 DEFAULT_FRAMEWORK = "forensics-jsonl"
@@ -125,28 +125,13 @@ class AgentJsonl:
 
 def _read_run_bulk(ctx: LoadContext, run: Run) -> pl.DataFrame | None:
     """The run read in bulk with line numbers, or None unless every line came through."""
-    if b"\r" in run.data or _has_long_line(run.data, ctx.options.max_line_bytes):
+    if b"\r" in run.data or has_long_line(run.data, ctx.options.max_line_bytes):
         return None
     frame = _read_bulk(run.data)
     if frame is None or frame.height != run.n_lines:
         return None
     return frame.with_columns(
         pl.int_range(run.first_line, run.first_line + run.n_lines, dtype=pl.Int64).alias(_LINE))
-
-
-def _has_long_line(data: bytes, limit: int) -> bool:
-    """Whether a line is longer than `limit`, without splitting the block.
-
-    Such a line covers a whole aligned window of limit/2 bytes, so only a window with no
-    newline in it (rare) calls for the exact check.
-    """
-    if len(data) <= limit:
-        return False
-    half = max(limit // 2, 1)
-    for start in range(0, len(data), half):
-        if data.find(b"\n", start, start + half) < 0 and start + half <= len(data):
-            return max(map(len, data.split(b"\n"))) > limit
-    return False
 
 
 SAMPLE_BYTES = 256 << 10
