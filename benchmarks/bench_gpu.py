@@ -81,6 +81,13 @@ def measure(path: Path, case_path: Path) -> dict:
     """In a fresh process (so peak RSS is the load's own): load `path` into a case file."""
     code = (
         "import json, resource, sys, time\n"
+        # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's peak (the
+        # generator's), which is what both figures showed before
+        "def peak_rss_mib():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmHWM:'):\n"
+        "            return int(line.split()[1]) / 1024\n"
+        "    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         f"sys.path.insert(0, {str(REPO)!r})\n"
         "import forensics\n"
         f"case = forensics.open_case({str(case_path)!r})\n"
@@ -90,7 +97,7 @@ def measure(path: Path, case_path: Path) -> dict:
         "f = report.files[0]\n"
         "print(json.dumps({'status': f.status, 'message': f.message, 'format': f.format,"
         " 'rows': f.rows, 'rejects': f.rejects, 'seconds': dt, 'cpu': cpu,"
-        " 'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        " 'rss': peak_rss_mib()}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True)
