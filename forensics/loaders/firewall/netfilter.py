@@ -20,6 +20,7 @@ syslog file, or damaged lines) and are rejected; pve-firewall's own status lines
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import polars as pl
 
@@ -45,6 +46,75 @@ _EXTRA = ["pri", "tag", "uptime", "mac", "physin", "physout", "ttl", "hoplimit",
           "tos", "tc", "icmp_type", "icmp_code", "mark", "uid", "gid", "window", "pve_vmid",
           "pve_level"]
 _SNIFF_LINE = re.compile(r"\bIN=\S* OUT=\S* .*\bSRC=\S+ DST=\S+ .*\bPROTO=")
+
+
+def with_keys(frame: pl.DataFrame, kv: str = "__kv") -> pl.DataFrame:
+    """Add the `_KEYS` columns: the value of each key's first `KEY=` token in `kv`.
+
+    The careful way is one regex per key over every line (`(?:^| )KEY=(\\S*)`), 20 capture
+    searches a line. Lines of a block mostly share a few token sequences (IN= OUT= MAC=
+    SRC= ... with the same flags), so the fast way learns those shapes from a sample,
+    checks each line against them with one capture-free regex (a DFA pass, which also
+    proves the line is single-space-separated non-space tokens), and takes each value by
+    its position in the shape. Lines matching no shape get the careful regexes; both give
+    the same values (`tests/test_firewall_fast.py`).
+    """
+    shapes = _shapes(frame[kv])
+    fast = pl.lit(False)
+    if shapes:
+        pattern = "|".join(f"(?:{_shape_regex(sh)})" for sh in shapes)
+        fast = pl.col(kv).str.contains(pattern).fill_null(False)
+    frame = frame.with_columns(fast.alias("__fast"))
+    quick = frame.filter(pl.col("__fast"))
+    slow = frame.filter(~pl.col("__fast"))
+    parts = []
+    if quick.height:
+        # materialised once: eager with_columns would split again for every key
+        quick = quick.with_columns(pl.col(kv).str.split(" ").alias("__tok"))
+        quick = quick.with_columns(pl.col("__tok").list.len().alias("__ntok"))
+        tokens, n = pl.col("__tok"), pl.col("__ntok")
+        cols = []
+        for key, name in _KEYS.items():
+            where = {len(sh): sh.index(f"{key}=") for sh in shapes if f"{key}=" in sh}
+            if not where:
+                cols.append(pl.lit(None, dtype=pl.String).alias(name))
+                continue
+            idx = pl.lit(None, dtype=pl.Int64)
+            for count, pos in where.items():
+                idx = pl.when(n == count).then(pl.lit(pos, dtype=pl.Int64)).otherwise(idx)
+            cols.append(tokens.list.get(idx, null_on_oob=True).str.slice(len(key) + 1)
+                        .alias(name))
+        parts.append(quick.with_columns(cols).drop("__tok", "__ntok"))
+    if slow.height:
+        parts.append(slow.with_columns(
+            pl.col(kv).str.extract(rf"(?:^| ){k}=(\S*)").alias(n) for k, n in _KEYS.items()))
+    out = parts[0] if len(parts) == 1 else pl.concat(parts).sort(c.LINE)
+    return out.drop("__fast")
+
+
+def _shapes(kv: pl.Series, sample: int = 1000, share: float = 0.01) -> list[tuple[str, ...]]:
+    """The common token sequences of a block (`KEY=` for a key token, else the token),
+    from an even sample: the most frequent per token count, if frequent enough."""
+    values = kv.gather_every(max(1, kv.len() // sample)).drop_nulls().to_list()
+    counts = Counter(_shape_of(v) for v in values)
+    best: dict[int, tuple[tuple[str, ...], int]] = {}
+    for shape, k in counts.items():
+        if k >= max(2, share * len(values)) and k > best.get(len(shape), ((), 0))[1]:
+            best[len(shape)] = (shape, k)
+    return [shape for shape, _ in sorted(best.values(), key=lambda x: -x[1])[:_MAX_SHAPES]]
+
+
+_MAX_SHAPES = 8
+
+
+def _shape_of(kv: str) -> tuple[str, ...]:
+    return tuple(t[:t.index("=") + 1] if "=" in t else t for t in kv.split(" "))
+
+
+def _shape_regex(shape: tuple[str, ...]) -> str:
+    """Anchored: each key token is `KEY=\\S*`, any other token itself, single spaces."""
+    return "^" + " ".join(re.escape(t) + r"\S*" if t.endswith("=") else re.escape(t)
+                          for t in shape) + "$"
 
 
 def action_from_words(text: pl.Expr) -> pl.Expr:
@@ -120,15 +190,14 @@ class Netfilter:
             pl.when(io.struct.field("in").is_not_null()).then(rest).alias("kv"),
         ).alias("__b"))
         b = pl.col("__b").struct.field
-        kv = b("kv")
-        key_cols = [kv.str.extract(rf"(?:^| ){k}=(\S*)").alias(n) for k, n in _KEYS.items()]
+        kv = pl.col("__kv")
+        frame = with_keys(frame.with_columns(b("kv").alias("__kv")))
         tsiso, naive = tp.iso_to_utc(pl.col("__tsiso"), ctx.options.tz)
         pve_f = pl.col("__pve").struct.field
         pve_ts = pve_f("ts").str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False,
                                              time_unit="us").dt.convert_time_zone("UTC")
         prefix = b("prefix").str.strip_chars()
         frame = frame.with_columns(
-            *key_cols,
             pl.when(is_pve).then(pve_ts).when(pl.col("__ts3164").is_not_null())
             .then(tp.bsd_to_utc(ctx, pl.col("__ts3164"))).otherwise(tsiso).alias("ts"),
             pl.when(is_pve).then(pve_f("ts")).otherwise(pl.col("__ts_text")).alias("__ts_text"),
