@@ -21,7 +21,7 @@ from forensics.loaders.base import (
     damaged_tail,  # noqa: F401  (re-exported)
     json_object,
 )
-from forensics.loaders.reading import iter_blocks, split_runs
+from forensics.loaders.reading import iter_blocks, prefetch, split_runs
 from forensics.schema import FIREWALL_EVENTS
 
 TABLE = "firewall_events"
@@ -72,14 +72,16 @@ def settle(ctx: LoadContext) -> None:
     ctx.con.execute("SELECT 1").fetchall()
 
 
-def line_frames(ctx: LoadContext) -> Iterator[pl.DataFrame]:
+def line_frames(ctx: LoadContext, settled: bool = False) -> Iterator[pl.DataFrame]:
     """Frames of (line_no, line) for the file's data lines, a block at a time.
 
     Blank and whitespace-only lines are counted, over-long lines and lines that are not
     UTF-8 are rejected here, so formats only see text worth parsing. A trailing CR (CRLF
-    files) is removed.
+    files) is removed. `settled`: the caller has run `settle` (a prefetch thread must not
+    touch the connection).
     """
-    settle(ctx)
+    if not settled:
+        settle(ctx)
     limit = ctx.options.max_line_bytes
     for block in iter_blocks(ctx.path):
         ctx.lines_read += block.n_lines
@@ -254,16 +256,39 @@ def finish(frame: pl.DataFrame, fmt: str) -> pl.DataFrame:
 
 def emit(ctx: LoadContext, frame: pl.DataFrame) -> None:
     """Rows with a reason go to `rejects` (with the original line); the rest are stored."""
+    ready = prepare(ctx, frame)
+    if ready is not None:
+        ctx.insert(TABLE, ready)
+
+
+def prepare(ctx: LoadContext, frame: pl.DataFrame) -> pl.DataFrame | None:
+    """Reject the rows with a reason (buffered: safe in a prefetch thread) and make the
+    rest ready for the table: `extra` built, every column of the table present and typed
+    (so every block of a file has one schema), `line_no` first. None if no row is left."""
     bad = frame[REASON].is_not_null()
     if bad.any():
         for line_no, why, raw in frame.filter(bad).select(LINE, REASON, "message").iter_rows():
             ctx.reject(line_no, why, raw if raw is not None else "")
         frame = frame.filter(~bad)
     if frame.height == 0:
-        return
+        return None
     frame = frame.with_columns(build_extra(frame))
-    cols = [pl.col(c).cast(t) for c, t in OUT_TYPES.items() if c in frame.columns]
-    ctx.insert(TABLE, frame.select(pl.col(LINE), *cols))
+    cols = [pl.col(c).cast(t) if c in frame.columns else pl.lit(None, dtype=t).alias(c)
+            for c, t in OUT_TYPES.items()]
+    return frame.select(pl.col(LINE), *cols)
+
+
+def store(ctx: LoadContext, frames: Iterator[pl.DataFrame]) -> None:
+    """Insert a file's finished frames as ONE streamed statement, parsing ahead.
+
+    `frames` (line_frames -> a format's parse -> `finish`) runs in a `prefetch` thread,
+    so the next block is parsed while DuckDB writes this one; the generator must not use
+    the connection (call `line_frames(ctx, settled=True)`: this function settles first).
+    """
+    settle(ctx)
+    ready = (out for frame in frames if (out := prepare(ctx, frame)) is not None)
+    ctx.insert_stream(TABLE, prefetch(ready))
+    ctx.flush_rejects()
 
 
 def build_extra(frame: pl.DataFrame) -> pl.Series:

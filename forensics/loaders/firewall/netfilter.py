@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 
 import polars as pl
 
@@ -145,13 +146,17 @@ class Netfilter:
         return 0.9 if hits * 3 >= len(lines) else 0.6
 
     def load(self, ctx: LoadContext) -> None:
-        n_bsd = n_naive = n_status = 0
-        for frame in c.line_frames(ctx):
-            frame, stats = self._parse(ctx, frame)
-            n_bsd += stats[0]
-            n_naive += stats[1]
-            n_status += stats[2]
-            c.emit(ctx, c.finish(frame, NAME))
+        counts = [0, 0, 0]  # bsd times, zone-less ISO times, pve status lines
+
+        def frames() -> Iterator[pl.DataFrame]:
+            for frame in c.line_frames(ctx, settled=True):
+                frame, stats = self._parse(ctx, frame)
+                for i, n in enumerate(stats):
+                    counts[i] += n
+                yield c.finish(frame, NAME)
+
+        c.store(ctx, frames())
+        n_bsd, n_naive, n_status = counts
         tp.note_assumptions(ctx, n_bsd, n_naive)
         if n_status:
             ctx.note(f"{n_status} pve-firewall status lines (no packet) counted as header "
@@ -178,17 +183,24 @@ class Netfilter:
             frame = frame.filter(~status)
         # IN=/OUT= found by a literal search, then short anchored regexes: capture groups
         # over the whole line would be several times slower.
+        # Each step is materialised: eager with_columns evaluates a repeated expression (a
+        # struct's regex for every field read from it) once per use.
         msg = pl.col("__msg")
-        pos = msg.str.find("IN=", literal=True)
-        before = msg.str.slice(0, pos)
-        rest = msg.str.slice(pos)
-        io = rest.str.slice(0, 64).str.extract_groups(r"^IN=(?P<in>\S*) OUT=(?P<out>\S*)")
-        lead = before.str.extract_groups(r"^(?:\[\s*(?P<uptime>\d+\.\d+)\] ?)?(?P<prefix>.*)$")
+        frame = frame.with_columns(msg.str.find("IN=", literal=True).alias("__pos"))
+        pos = pl.col("__pos")
+        frame = frame.with_columns(msg.str.slice(0, pos).alias("__before"),
+                                   msg.str.slice(pos).alias("__rest"))
+        rest = pl.col("__rest")
+        frame = frame.with_columns(
+            rest.str.slice(0, 64).str.extract_groups(r"^IN=(?P<in>\S*) OUT=(?P<out>\S*)")
+            .alias("__io"),
+            pl.col("__before").str.extract_groups(
+                r"^(?:\[\s*(?P<uptime>\d+\.\d+)\] ?)?(?P<prefix>.*)$").alias("__lead"))
+        io, lead = pl.col("__io").struct.field, pl.col("__lead").struct.field
         frame = frame.with_columns(pl.struct(
-            lead.struct.field("uptime"), lead.struct.field("prefix"),
-            io.struct.field("in"), io.struct.field("out"),
-            pl.when(io.struct.field("in").is_not_null()).then(rest).alias("kv"),
-        ).alias("__b"))
+            lead("uptime"), lead("prefix"), io("in"), io("out"),
+            pl.when(io("in").is_not_null()).then(rest).alias("kv"),
+        ).alias("__b")).drop("__pos", "__before", "__rest", "__io", "__lead")
         b = pl.col("__b").struct.field
         kv = pl.col("__kv")
         frame = with_keys(frame.with_columns(b("kv").alias("__kv")))
