@@ -157,9 +157,12 @@ def bad_text(name: str, col: str | pl.Expr, what: str) -> pl.Expr:
 
 
 def check_port(frame: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]:
-    """Port text -> Int32 (0..65535); a non-numeric or out-of-range value is a reason."""
+    """Port text -> Int32 (0..65535); a non-numeric or out-of-range value is a reason.
+
+    Reads the number from `__n_<name>` (the text cast to Int64, added by `finish` once:
+    eager expressions are not shared, and the value and the reason both need it)."""
     text = pl.col(name)
-    value = text.cast(pl.Int64, strict=False)
+    value = pl.col(f"__n_{name}")
     ok = value.is_between(0, 65535)
     return (pl.when(ok).then(value).cast(pl.Int32).alias(name),
             pl.when(text.is_not_null() & ~ok.fill_null(False))
@@ -167,8 +170,9 @@ def check_port(frame: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]:
 
 
 def check_count(frame: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]:
+    """Counter text -> UInt64 (from `__n_<name>`, see `check_port`)."""
     text = pl.col(name)
-    value = text.cast(pl.UInt64, strict=False)
+    value = pl.col(f"__n_{name}")
     return (value.alias(name),
             pl.when(text.is_not_null() & value.is_null())
             .then(bad_text(name, text, "a non-negative whole number")))
@@ -200,11 +204,17 @@ def normalise_ips(series: pl.Series) -> pl.Series:
     return pl.select(pl.when(v4).then(s).otherwise(fixed)).to_series().alias(series.name)
 
 
+def proto_parts(col: str = "proto") -> list[pl.Expr]:
+    """`__low` (trimmed lower-case text) and `__num` (it as a number), for `proto_expr`."""
+    low = pl.col(col).str.strip_chars().str.to_lowercase()
+    return [low.alias("__low"), low.cast(pl.Int64, strict=False).alias("__num")]
+
+
 def proto_expr(col: str = "proto") -> tuple[pl.Expr, pl.Expr]:
     """Protocol text or number -> tcp/udp/icmp/icmpv6, another IANA number as text, or
-    an unknown name kept in lower case. A number outside 0..255 is a reason."""
-    low = pl.col(col).str.strip_chars().str.to_lowercase()
-    num = low.cast(pl.Int64, strict=False)
+    an unknown name kept in lower case. A number outside 0..255 is a reason.
+    Needs the `proto_parts` columns."""
+    low, num = pl.col("__low"), pl.col("__num")
     as_num = num.cast(pl.String).replace(PROTO_NUMBERS)
     named = low.replace(PROTO_NAMES)
     value = pl.when(num.is_not_null()).then(as_num).otherwise(named)
@@ -230,22 +240,33 @@ def finish(frame: pl.DataFrame, fmt: str) -> pl.DataFrame:
             reasons.append(pl.when(pl.col(name).is_not_null() & pl.col(f"__{name}").is_null())
                            .then(bad_text(name, name, "an IP address")))
             exprs.append(pl.col(f"__{name}").alias(name))
-    for name in ("src_port", "dst_port"):
-        if name in frame.columns and frame.schema[name] == pl.String:
-            value, why = check_port(frame, name)
-            exprs.append(value)
-            reasons.append(why)
-    for name in ("bytes", "packets"):
-        if name in frame.columns and frame.schema[name] == pl.String:
-            value, why = check_count(frame, name)
-            exprs.append(value)
-            reasons.append(why)
+    # Intermediate values are materialised first: eager with_columns does not share a
+    # repeated sub-expression, and values, reasons and the ICMP test all reuse them.
+    ports = [n for n in ("src_port", "dst_port")
+             if n in frame.columns and frame.schema[n] == pl.String]
+    counts = [n for n in ("bytes", "packets")
+              if n in frame.columns and frame.schema[n] == pl.String]
+    stage = [pl.col(n).cast(pl.Int64, strict=False).alias(f"__n_{n}") for n in ports]
+    stage += [pl.col(n).cast(pl.UInt64, strict=False).alias(f"__n_{n}") for n in counts]
     if "proto" in frame.columns:
-        value, why = proto_expr("proto")
+        stage += proto_parts("proto")
+    if stage:
+        frame = frame.with_columns(stage)
+    for name in ports:
+        value, why = check_port(frame, name)
         exprs.append(value)
         reasons.append(why)
+    for name in counts:
+        value, why = check_count(frame, name)
+        exprs.append(value)
+        reasons.append(why)
+    if "proto" in frame.columns:
+        value, why = proto_expr("proto")
+        frame = frame.with_columns(value.alias("__proto"))
+        exprs.append(pl.col("__proto").alias("proto"))
+        reasons.append(why)
         # ICMP has no ports; vendors that write 0/0 there get NULL (the line keeps them).
-        icmp = value.is_in(["icmp", "icmpv6"]).fill_null(False)
+        icmp = pl.col("__proto").is_in(["icmp", "icmpv6"]).fill_null(False)
         exprs = [pl.when(~icmp).then(e) if e.meta.output_name() in ("src_port", "dst_port")
                  else e for e in exprs]
     reason = pl.coalesce(reasons) if reasons else pl.lit(None, dtype=pl.String)
