@@ -29,3 +29,113 @@ def test_build_extra_matches_json_object():
     assert common.build_extra(frame).to_list() == want.to_list()
     nulls = frame.select("__x_all_null")
     assert common.build_extra(nulls).to_list() == ["{}"] * n
+
+
+# --- netfilter: fields by token shape vs the per-key regexes ---------------------------
+
+_NF = [
+    "Sep  1 00:00:00 fw-0 kernel: [0.000000] [UFW BLOCK] IN=eth0 OUT= "
+    "MAC=de:1c:88:64:10:19:5e:e1:a4:3b:cf:f0:08:00 SRC=35.32.130.31 DST=129.200.240.74 LEN=60 "
+    "TOS=0x00 PREC=0x00 TTL=52 ID=0 DF PROTO=UDP SPT=1024 DPT=22 LEN=56 ",
+    "Sep 10 00:00:01 fw-1 kernel: [0.001000] IPTABLES-DROP: IN=eth0 OUT= "
+    "MAC=de:1c:88:64:10:19:5e:e1:a4:3b:cf:f0:08:00 SRC=127.230.241.167 DST=131.187.168.251 "
+    "LEN=60 TOS=0x00 PREC=0x00 TTL=52 ID=1 DF PROTO=TCP SPT=1025 DPT=80 WINDOW=1024 RES=0x00 "
+    "SYN URGP=0 ",
+    "Sep  2 03:04:05 gw kernel: IN=br0 OUT=eth1 PHYSIN=veth1 SRC=10.0.0.2 DST=8.8.8.8 LEN=84 "
+    "TOS=0x00 PREC=0x00 TTL=63 ID=4711 DF PROTO=ICMP TYPE=8 CODE=0 ID=77 SEQ=1 MARK=0x1",
+]
+
+
+def _mutations(lines: list[str], rng: random.Random) -> list[str]:
+    """Lines that must leave the fast path: odd whitespace, repeated or missing keys,
+    empty tokens, over-long interface names, a prefix holding IN=."""
+    out = []
+    for line in lines:
+        head, _, kv = line.partition("IN=")
+        tokens = ("IN=" + kv).split(" ")
+        i = rng.randrange(len(tokens))
+        pick = rng.randrange(9)
+        if pick == 0:
+            tokens.insert(i, "SRC=9.9.9.9")
+        elif pick == 1:
+            tokens[i] += "\tX"
+        elif pick == 2:
+            tokens[i] += "\u00a0Y"
+        elif pick == 3:
+            del tokens[i]
+        elif pick == 4:
+            tokens.insert(i, "")
+        elif pick == 5:
+            tokens[i] = "LEN=" + tokens[i]
+        elif pick == 6:
+            tokens[0] = "IN=" + "x" * rng.choice([27, 28, 40, 70])
+        elif pick == 7:
+            tokens[1] = "OUT=" + "y" * rng.choice([28, 29, 60])
+        else:
+            head = "LOGIN=1 " + head
+        out.append(head + " ".join(tokens))
+    return out
+
+
+def _netfilter_lines(n: int = 3000) -> list[str]:
+    rng = random.Random(11)
+    lines = [rng.choice(_NF) for _ in range(n)]
+    lines[5:5] = _mutations(_NF * 60, rng)
+    return lines
+
+
+def _write(tmp_path, lines: list[str]) -> str:
+    path = tmp_path / "nf.log"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def _rows_and_rejects(case, path: str) -> tuple[list, list]:
+    report = case.load(path, format="netfilter", year=2024)
+    (f,) = report.files
+    assert f.status == "loaded", f.message
+    rows = case.sql("SELECT * EXCLUDE (evidence_id) FROM firewall_events "
+                    "WHERE evidence_id = ? ORDER BY line_no", [f.evidence_id]).rows()
+    rejects = case.sql("SELECT line_no, reason, raw FROM rejects WHERE evidence_id = ? "
+                       "ORDER BY line_no", [f.evidence_id]).rows()
+    return rows, rejects
+
+
+def test_netfilter_fields_fast_equals_careful(monkeypatch):
+    """Every field, per line, is what the per-key regexes give, for lines on and off the
+    fast path (the same frame with shapes switched off is the careful path)."""
+    from forensics.loaders.firewall import netfilter as nf
+
+    lines = _netfilter_lines()
+    rest = [line[line.find("IN="):] if "IN=" in line else None for line in lines]
+    frame = pl.DataFrame({"line_no": range(len(rest)), "__rest": rest},
+                         schema={"line_no": pl.Int64, "__rest": pl.String})
+    assert nf._shapes(frame["__rest"])  # the block has shapes: the fast path is in use
+    fast = nf.with_fields(frame)
+    assert 0 < fast.height
+    monkeypatch.setattr(nf, "_shapes", lambda kv: [])
+    careful = nf.with_fields(frame)
+    assert fast.columns == careful.columns
+    assert fast.rows() == careful.rows()
+
+
+def test_netfilter_load_fast_equals_careful(tmp_path, monkeypatch):
+    """A whole load, clean lines around damaged ones: the same rows and the same rejects
+    with their line numbers, with and without the fast path."""
+    import forensics
+    from forensics.loaders.firewall import netfilter as nf
+
+    lines = _netfilter_lines(2000)
+    lines[100] = "Sep  1 00:00:00 fw-0 kernel: IN=eth0 OUT= SRC=1.2.3.4"  # truncated
+    lines[200] = "Sep  1 00:00:00 fw-0 kernel: IN=eth0 OUT= SRC=1.2.3.999 DST=1.1.1.1 PROTO=UDP"
+    lines[300] = "not a syslog line IN=eth0 OUT= SRC=1.2.3.4 DST=1.1.1.1 PROTO=ICMP"
+    path = _write(tmp_path, lines)
+    with forensics.open_case(str(tmp_path / "fast.duckdb")) as case:
+        fast = _rows_and_rejects(case, path)
+    monkeypatch.setattr(nf, "_shapes", lambda kv: [])
+    with forensics.open_case(str(tmp_path / "careful.duckdb")) as case:
+        careful = _rows_and_rejects(case, path)
+    assert fast == careful
+    rejected = [r[0] for r in fast[1]]
+    assert {101, 201, 301} <= set(rejected)
+    assert len(fast[0]) + len(fast[1]) == len(lines)

@@ -49,32 +49,37 @@ _EXTRA = ["pri", "tag", "uptime", "mac", "physin", "physout", "ttl", "hoplimit",
 _SNIFF_LINE = re.compile(r"\bIN=\S* OUT=\S* .*\bSRC=\S+ DST=\S+ .*\bPROTO=")
 
 
-def with_keys(frame: pl.DataFrame, kv: str = "__kv") -> pl.DataFrame:
-    """Add the `_KEYS` columns: the value of each key's first `KEY=` token in `kv`.
+def with_fields(frame: pl.DataFrame) -> pl.DataFrame:
+    """From `__rest` (the message from its first `IN=`): `__in`, `__out`, `__kv` (the rest
+    when it starts with an `IN= OUT=` pair) and the `_KEYS` columns, each key's value in
+    its first `KEY=` token of `__kv`.
 
-    The careful way is one regex per key over every line (`(?:^| )KEY=(\\S*)`), 20 capture
-    searches a line. Lines of a block mostly share a few token sequences (IN= OUT= MAC=
-    SRC= ... with the same flags), so the fast way learns those shapes from a sample,
-    checks each line against them with one capture-free regex (a DFA pass, which also
-    proves the line is single-space-separated non-space tokens), and takes each value by
-    its position in the shape. Lines matching no shape get the careful regexes; both give
-    the same values (`tests/test_firewall_fast.py`).
+    The careful way is a regex for IN=/OUT= on the first 64 characters and one regex per
+    key over the line (`(?:^| )KEY=(\\S*)`), 20 capture searches a line. Lines of a block
+    mostly share a few token sequences (IN= OUT= MAC= SRC= ... with the same flags), so
+    the fast way learns those shapes from a sample, checks each line against them with
+    one capture-free regex (a DFA pass, which also proves the line is single-space-
+    separated non-space tokens, and IN=/OUT= short enough to fit the 64 characters), and
+    takes each value by its position in the shape. Lines matching no shape get the
+    careful regexes; both give the same values (`tests/test_firewall_fast.py`).
     """
-    shapes = _shapes(frame[kv])
+    rest = pl.col("__rest")
+    shapes = _shapes(frame["__rest"])
     fast = pl.lit(False)
     if shapes:
         pattern = "|".join(f"(?:{_shape_regex(sh)})" for sh in shapes)
-        fast = pl.col(kv).str.contains(pattern).fill_null(False)
+        fast = rest.str.contains(pattern).fill_null(False)
     frame = frame.with_columns(fast.alias("__fast"))
     quick = frame.filter(pl.col("__fast"))
     slow = frame.filter(~pl.col("__fast"))
     parts = []
     if quick.height:
         # materialised once: eager with_columns would split again for every key
-        quick = quick.with_columns(pl.col(kv).str.split(" ").alias("__tok"))
+        quick = quick.with_columns(rest.str.split(" ").alias("__tok"))
         quick = quick.with_columns(pl.col("__tok").list.len().alias("__ntok"))
         tokens, n = pl.col("__tok"), pl.col("__ntok")
-        cols = []
+        cols = [tokens.list.get(0).str.slice(3).alias("__in"),
+                tokens.list.get(1).str.slice(4).alias("__out"), rest.alias("__kv")]
         for key, name in _KEYS.items():
             where = {len(sh): sh.index(f"{key}=") for sh in shapes if f"{key}=" in sh}
             if not where:
@@ -87,8 +92,15 @@ def with_keys(frame: pl.DataFrame, kv: str = "__kv") -> pl.DataFrame:
                         .alias(name))
         parts.append(quick.with_columns(cols).drop("__tok", "__ntok"))
     if slow.height:
+        slow = slow.with_columns(rest.str.slice(0, 64).str.extract_groups(
+            r"^IN=(?P<in>\S*) OUT=(?P<out>\S*)").alias("__io"))
+        io = pl.col("__io").struct.field
+        slow = slow.with_columns(io("in").alias("__in"), io("out").alias("__out"),
+                                 pl.when(io("in").is_not_null()).then(rest).alias("__kv"))
+        kv = pl.col("__kv")
         parts.append(slow.with_columns(
-            pl.col(kv).str.extract(rf"(?:^| ){k}=(\S*)").alias(n) for k, n in _KEYS.items()))
+            kv.str.extract(rf"(?:^| ){k}=(\S*)").alias(n) for k, n in _KEYS.items()
+        ).drop("__io"))
     out = parts[0] if len(parts) == 1 else pl.concat(parts).sort(c.LINE)
     return out.drop("__fast")
 
@@ -100,7 +112,8 @@ def _shapes(kv: pl.Series, sample: int = 1000, share: float = 0.01) -> list[tupl
     counts = Counter(_shape_of(v) for v in values)
     best: dict[int, tuple[tuple[str, ...], int]] = {}
     for shape, k in counts.items():
-        if k >= max(2, share * len(values)) and k > best.get(len(shape), ((), 0))[1]:
+        usable = shape[:2] == ("IN=", "OUT=") and k >= max(2, share * len(values))
+        if usable and k > best.get(len(shape), ((), 0))[1]:
             best[len(shape)] = (shape, k)
     return [shape for shape, _ in sorted(best.values(), key=lambda x: -x[1])[:_MAX_SHAPES]]
 
@@ -113,9 +126,23 @@ def _shape_of(kv: str) -> tuple[str, ...]:
 
 
 def _shape_regex(shape: tuple[str, ...]) -> str:
-    """Anchored: each key token is `KEY=\\S*`, any other token itself, single spaces."""
-    return "^" + " ".join(re.escape(t) + r"\S*" if t.endswith("=") else re.escape(t)
-                          for t in shape) + "$"
+    """Anchored: each key token is `KEY=\\S*`, any other token itself, single spaces. IN=
+    and OUT= are bounded so that both lie within the 64 characters the careful regex reads.
+    """
+    tokens = [re.escape(t) + r"\S*" if t.endswith("=") else re.escape(t) for t in shape]
+    tokens[:2] = [r"IN=\S{0,27}", r"OUT=\S{0,28}"]
+    return "^" + " ".join(tokens) + "$"
+
+
+def action_of(prefixes: pl.Series) -> pl.Expr:
+    """`action_from_words` of a column, worked out once per distinct prefix (a block holds
+    a handful: four regexes on every line cost more than the rest of the line's fields)."""
+    distinct = prefixes.drop_nulls().unique()
+    if distinct.len() * 4 > prefixes.len():
+        return action_from_words(pl.col(prefixes.name))
+    actions = pl.select(action_from_words(pl.lit(distinct))).to_series()
+    return pl.col(prefixes.name).replace_strict(distinct, actions, default=None,
+                                                return_dtype=pl.String)
 
 
 def action_from_words(text: pl.Expr) -> pl.Expr:
@@ -168,19 +195,24 @@ class Netfilter:
                ) -> tuple[pl.DataFrame, tuple[int, int, int]]:
         line = pl.col("line")
         frame, sys_ok = tp.add_syslog(frame)
+        # _PVE_RE starts with the vmid: only a line starting with a digit can match it.
+        maybe_pve = pl.when(line.str.contains(r"^\d")).then(line)
         frame = frame.with_columns(sys_ok.alias("__sys_ok"),
-                                   line.str.extract_groups(_PVE_RE).alias("__pve"))
+                                   maybe_pve.str.extract_groups(_PVE_RE).alias("__pve"))
         sys_ok = pl.col("__sys_ok")
         is_pve = pl.col("__pve").struct.field("msg").is_not_null()
         frame = frame.with_columns(
             pl.when(is_pve).then(pl.col("__pve").struct.field("msg"))
             .otherwise(pl.col("__msg")).alias("__msg"))
         # pve-firewall status lines: well-formed pve header, no packet in it.
-        status = frame.select(is_pve & ~pl.col("__msg").str.contains(r"\bIN=\S* OUT="))
-        status = status.to_series()
-        if status.any():
-            ctx.header_lines += int(status.sum())
-            frame = frame.filter(~status)
+        n_status = 0
+        if frame.select(is_pve.any()).item():
+            status = frame.select(is_pve & ~pl.col("__msg").str.contains(r"\bIN=\S* OUT="))
+            status = status.to_series()
+            n_status = int(status.sum())
+            if n_status:
+                ctx.header_lines += n_status
+                frame = frame.filter(~status)
         # IN=/OUT= found by a literal search, then short anchored regexes: capture groups
         # over the whole line would be several times slower.
         # Each step is materialised: eager with_columns evaluates a repeated expression (a
@@ -190,25 +222,24 @@ class Netfilter:
         pos = pl.col("__pos")
         frame = frame.with_columns(msg.str.slice(0, pos).alias("__before"),
                                    msg.str.slice(pos).alias("__rest"))
-        rest = pl.col("__rest")
-        frame = frame.with_columns(
-            rest.str.slice(0, 64).str.extract_groups(r"^IN=(?P<in>\S*) OUT=(?P<out>\S*)")
-            .alias("__io"),
-            pl.col("__before").str.extract_groups(
-                r"^(?:\[\s*(?P<uptime>\d+\.\d+)\] ?)?(?P<prefix>.*)$").alias("__lead"))
-        io, lead = pl.col("__io").struct.field, pl.col("__lead").struct.field
+        frame = with_fields(frame).with_columns(pl.col("__before").str.extract_groups(
+            r"^(?:\[\s*(?P<uptime>\d+\.\d+)\] ?)?(?P<prefix>.*)$").alias("__lead"))
+        lead = pl.col("__lead").struct.field
         frame = frame.with_columns(pl.struct(
-            lead("uptime"), lead("prefix"), io("in"), io("out"),
-            pl.when(io("in").is_not_null()).then(rest).alias("kv"),
-        ).alias("__b")).drop("__pos", "__before", "__rest", "__io", "__lead")
+            lead("uptime"), lead("prefix"), pl.col("__in").alias("in"),
+            pl.col("__out").alias("out"), pl.col("__kv").alias("kv"),
+        ).alias("__b")).drop("__pos", "__before", "__rest", "__lead", "__in", "__out")
         b = pl.col("__b").struct.field
         kv = pl.col("__kv")
-        frame = with_keys(frame.with_columns(b("kv").alias("__kv")))
-        tsiso, naive = tp.iso_to_utc(pl.col("__tsiso"), ctx.options.tz)
+        if frame["__tsiso"].null_count() < frame.height:
+            tsiso, naive = tp.iso_to_utc(pl.col("__tsiso"), ctx.options.tz)
+        else:  # no ISO time in the block: skip parsing a column of NULLs
+            tsiso, naive = pl.lit(None, dtype=tp.TS_TYPE), pl.lit(False)
         pve_f = pl.col("__pve").struct.field
         pve_ts = pve_f("ts").str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False,
                                              time_unit="us").dt.convert_time_zone("UTC")
-        prefix = b("prefix").str.strip_chars()
+        frame = frame.with_columns(b("prefix").str.strip_chars().alias("__prefix"))
+        prefix = pl.col("__prefix")
         frame = frame.with_columns(
             pl.when(is_pve).then(pve_ts).when(pl.col("__ts3164").is_not_null())
             .then(tp.bsd_to_utc(ctx, pl.col("__ts3164"))).otherwise(tsiso).alias("ts"),
@@ -217,7 +248,7 @@ class Netfilter:
                 pl.col("sensor")).alias("sensor"),
             pl.when(is_pve).then(pve_f("chain")).otherwise(
                 pl.when(prefix != "").then(prefix)).alias("rule"),
-            action_from_words(prefix).alias("action"),
+            action_of(frame["__prefix"]).alias("action"),
             pl.when(b("in") != "").then(b("in")).alias("in_interface"),
             pl.when(b("out") != "").then(b("out")).alias("out_interface"),
             kv.str.extract(_FLAGS_RE).str.strip_chars().alias("tcp_flags"),
@@ -239,7 +270,7 @@ class Netfilter:
             self._reason(sys_ok | is_pve),
         )
         frame = frame.rename({n: f"__x_{n}" for n in _EXTRA})
-        stats = (int(frame["__bsd"].sum()), int(frame["__naive"].sum()), int(status.sum()))
+        stats = (int(frame["__bsd"].sum()), int(frame["__naive"].sum()), n_status)
         return frame, stats
 
     @staticmethod
