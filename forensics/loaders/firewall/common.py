@@ -102,13 +102,19 @@ def line_frames(ctx: LoadContext, settled: bool = False) -> Iterator[pl.DataFram
                 frame = frame.with_row_index(LINE, offset=run.first_line)
             else:
                 frame = frame.with_columns(pl.Series(LINE, numbers))
-            frame = frame.select(pl.col(LINE).cast(pl.Int64),
-                                 pl.col("line").str.strip_suffix("\r"))
-            blank = frame["line"].str.strip_chars(" \t") == ""
-            n_blank = int(blank.sum())
-            if n_blank:
-                ctx.blank_lines += n_blank
-                frame = frame.filter(~blank)
+            frame = frame.select(pl.col(LINE).cast(pl.Int64), pl.col("line"))
+            # A clean block skips both column passes: no CR (a memchr), and no line starting
+            # with a space or tab (empty lines were split off already).
+            crlf = b"\r" in run.data
+            if crlf:
+                frame = frame.with_columns(pl.col("line").str.strip_suffix("\r"))
+            if crlf or frame.select(pl.col("line").str.starts_with(" ").any()
+                                    | pl.col("line").str.starts_with("\t").any()).item():
+                blank = frame["line"].str.strip_chars(" \t") == ""
+                n_blank = int(blank.sum())
+                if n_blank:
+                    ctx.blank_lines += n_blank
+                    frame = frame.filter(~blank)
             if len(run.data) > limit:
                 long = frame["line"].str.len_bytes() > limit
                 if long.any():
