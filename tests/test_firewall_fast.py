@@ -139,3 +139,28 @@ def test_netfilter_load_fast_equals_careful(tmp_path, monkeypatch):
     rejected = [r[0] for r in fast[1]]
     assert {101, 201, 301} <= set(rejected)
     assert len(fast[0]) + len(fast[1]) == len(lines)
+
+
+def test_syslog_fixed_layout_equals_header_regex():
+    """The fixed-layout RFC 3164 split gives the header regex's groups exactly, and lines
+    outside the layout (other wrappers, odd spacing, odd tags) still get the regex."""
+    from forensics.loaders.firewall import timeparse as tp
+
+    heads = ["Sep  1 00:00:00 fw-0 kernel: ", "Sep 10 23:59:59 fw-1 kernel[123]: ",
+             "Oct 01 01:02:03 h CRON[1]:  ", "Sep 1 00:00:00 fw kernel: ",
+             "Sep  1 00:00:00 fw kernel:", "Sep  1 00:00:00 fw kernel:x ",
+             "Sep  1 00:00:00  fw kernel: ", "Sep  1 00:00:00 fw tag[x]: ",
+             "Sep  1 00:00:00 fw\ttab: ", "Sep  1 00:00:00.123 fw kernel: ",
+             "<4>Sep  1 00:00:00 fw kernel: ", "Sep  1 0٣:00:00 fw kernel: ",
+             "Sep  1 00:00:00 hôst kernel: ", "Sep  1 00:00:00 " + "h" * 300 + " kernel: ",
+             "2024-09-01T00:00:00+02:00 fw kernel: ", "<13>1 2024-09-01T00:00:00Z fw app - - - ",
+             "Sep  1 00:00:00 fw a:b: ", "no header at all ", ""]
+    bodies = ["IN=eth0 OUT= SRC=1.2.3.4", "", " leading space", "ÄÖ IN=x"]
+    lines = [h + b for h in heads for b in bodies] * 3
+    frame = pl.DataFrame({"line_no": range(len(lines)), "line": lines},
+                         schema={"line_no": pl.Int64, "line": pl.String})
+    got, _ = tp.add_syslog(frame)
+    assert frame.select(pl.col("line").str.contains(tp._BSD_FIXED_RE)).to_series().sum() > 0
+    want = tp._syslog_careful(frame, "line")
+    assert got.columns == want.columns
+    assert got.rows() == want.rows()
