@@ -43,6 +43,10 @@ _NF = [
     "SYN URGP=0 ",
     "Sep  2 03:04:05 gw kernel: IN=br0 OUT=eth1 PHYSIN=veth1 SRC=10.0.0.2 DST=8.8.8.8 LEN=84 "
     "TOS=0x00 PREC=0x00 TTL=63 ID=4711 DF PROTO=ICMP TYPE=8 CODE=0 ID=77 SEQ=1 MARK=0x1",
+    "Sep  3 03:04:05 gw kernel: IN= OUT=eth1 SRC=10.0.0.2 DST=8.8.8.8 LEN=40 TOS=0x00 "
+    "PREC=0x00 TTL=64 ID=1 PROTO=TCP SPT=5 DPT=443 WINDOW=0 RES=0x00 ACK PSH URGP=0",
+    "Sep  3 03:04:06 gw kernel: IN= OUT=eth1 SRC=10.0.0.2 DST=8.8.8.8 LEN=40 TOS=0x00 "
+    "PREC=0x00 TTL=64 ID=1 PROTO=TCP SPT=5 DPT=443 WINDOW=0 RES=0x00 URGP=0 ",
 ]
 
 
@@ -54,7 +58,7 @@ def _mutations(lines: list[str], rng: random.Random) -> list[str]:
         head, _, kv = line.partition("IN=")
         tokens = ("IN=" + kv).split(" ")
         i = rng.randrange(len(tokens))
-        pick = rng.randrange(9)
+        pick = rng.randrange(11)
         if pick == 0:
             tokens.insert(i, "SRC=9.9.9.9")
         elif pick == 1:
@@ -71,8 +75,11 @@ def _mutations(lines: list[str], rng: random.Random) -> list[str]:
             tokens[0] = "IN=" + "x" * rng.choice([27, 28, 40, 70])
         elif pick == 7:
             tokens[1] = "OUT=" + "y" * rng.choice([28, 29, 60])
-        else:
+        elif pick == 8:
             head = "LOGIN=1 " + head
+        else:  # a RES value _FLAGS_RE does not take: same shape, no flags
+            tokens = [("RES=" + rng.choice(["zz", "0x", "00", "0xAbG"])) if t.startswith("RES=")
+                      else t for t in tokens]
         out.append(head + " ".join(tokens))
     return out
 

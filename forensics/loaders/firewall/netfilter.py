@@ -90,6 +90,7 @@ def with_fields(frame: pl.DataFrame) -> pl.DataFrame:
                 idx = pl.when(n == count).then(pl.lit(pos, dtype=pl.Int64)).otherwise(idx)
             cols.append(tokens.list.get(idx, null_on_oob=True).str.slice(len(key) + 1)
                         .alias(name))
+        cols.append(_shape_flags(shapes, tokens, n).alias("__flags"))
         parts.append(quick.with_columns(cols).drop("__tok", "__ntok"))
     if slow.height:
         slow = slow.with_columns(rest.str.slice(0, 64).str.extract_groups(
@@ -99,9 +100,11 @@ def with_fields(frame: pl.DataFrame) -> pl.DataFrame:
                                  pl.when(io("in").is_not_null()).then(rest).alias("__kv"))
         kv = pl.col("__kv")
         parts.append(slow.with_columns(
-            kv.str.extract(rf"(?:^| ){k}=(\S*)").alias(n) for k, n in _KEYS.items()
+            *(kv.str.extract(rf"(?:^| ){k}=(\S*)").alias(n) for k, n in _KEYS.items()),
+            kv.str.extract(_FLAGS_RE).str.strip_chars().alias("__flags"),
         ).drop("__io"))
-    out = parts[0] if len(parts) == 1 else pl.concat(parts).sort(c.LINE)
+    out = parts[0] if len(parts) == 1 else pl.concat(
+        [parts[0], parts[1].select(parts[0].columns)]).sort(c.LINE)
     return out.drop("__fast")
 
 
@@ -112,7 +115,8 @@ def _shapes(kv: pl.Series, sample: int = 1000, share: float = 0.01) -> list[tupl
     counts = Counter(_shape_of(v) for v in values)
     best: dict[int, tuple[tuple[str, ...], int]] = {}
     for shape, k in counts.items():
-        usable = shape[:2] == ("IN=", "OUT=") and k >= max(2, share * len(values))
+        usable = (shape[:2] == ("IN=", "OUT=") and shape.count("RES=") <= 1
+                  and k >= max(2, share * len(values)))
         if usable and k > best.get(len(shape), ((), 0))[1]:
             best[len(shape)] = (shape, k)
     return [shape for shape, _ in sorted(best.values(), key=lambda x: -x[1])[:_MAX_SHAPES]]
@@ -123,6 +127,27 @@ _MAX_SHAPES = 8
 
 def _shape_of(kv: str) -> tuple[str, ...]:
     return tuple(t[:t.index("=") + 1] if "=" in t else t for t in kv.split(" "))
+
+
+def _shape_flags(shapes: list[tuple[str, ...]], tokens: pl.Expr, n: pl.Expr) -> pl.Expr:
+    """`tcp_flags` of shape lines, as `_FLAGS_RE` reads them: the words between `RES=0x..`
+    and `URGP=` are part of the shape, so only the RES value is checked per line."""
+    flags = pl.lit(None, dtype=pl.String)
+    for shape in shapes:
+        if "RES=" not in shape:
+            continue
+        at = shape.index("RES=")
+        words = []
+        for token in shape[at + 1:]:
+            if token == "URGP=" or not re.fullmatch(r"[A-Z]+", token):
+                break
+            words.append(token)
+        if shape[at + 1 + len(words):at + 2 + len(words)] != ("URGP=",):
+            continue
+        res = tokens.list.get(at, null_on_oob=True).str.slice(4)
+        ok = (n == len(shape)) & res.str.contains(r"^0x[0-9a-fA-F]+$")
+        flags = pl.when(ok).then(pl.lit(" ".join(words))).otherwise(flags)
+    return flags
 
 
 def _shape_regex(shape: tuple[str, ...]) -> str:
@@ -230,7 +255,6 @@ class Netfilter:
             pl.col("__out").alias("out"), pl.col("__kv").alias("kv"),
         ).alias("__b")).drop("__pos", "__before", "__rest", "__lead", "__in", "__out")
         b = pl.col("__b").struct.field
-        kv = pl.col("__kv")
         if frame["__tsiso"].null_count() < frame.height:
             tsiso, naive = tp.iso_to_utc(pl.col("__tsiso"), ctx.options.tz)
         else:  # no ISO time in the block: skip parsing a column of NULLs
@@ -251,7 +275,7 @@ class Netfilter:
             action_of(frame["__prefix"]).alias("action"),
             pl.when(b("in") != "").then(b("in")).alias("in_interface"),
             pl.when(b("out") != "").then(b("out")).alias("out_interface"),
-            kv.str.extract(_FLAGS_RE).str.strip_chars().alias("tcp_flags"),
+            pl.col("__flags").alias("tcp_flags"),
             b("uptime").alias("uptime"),
             pl.col("__pri").alias("pri"), pl.col("__tag").alias("tag"),
             pve_f("vmid").alias("pve_vmid"), pve_f("level").alias("pve_level"),
