@@ -21,12 +21,17 @@ def test_build_extra_matches_json_object():
                           "".join(rng.choice(alphabet) for _ in range(rng.randrange(4)))
                           for _ in range(n)] for i in range(4)}
     cols["__x_all_null"] = [None] * n
+    # never NULL: first, the object is one flat concat_str; moved last, the nested form
+    cols = {"__x_first": ["v" + rng.choice(alphabet) for _ in range(n)], **cols}
     frame = pl.DataFrame(cols, schema={k: pl.String for k in cols}).with_columns(
         pl.Series("__x_num", [None if rng.random() < 0.5 else rng.randrange(100)
                               for _ in range(n)], dtype=pl.UInt64))
     names = [c for c in frame.columns if c.startswith("__x_")]
     want = frame.select(json_object(names, {c: c[4:] for c in names}).alias("extra"))["extra"]
     assert common.build_extra(frame).to_list() == want.to_list()
+    nested = frame.select([c for c in frame.columns if c != "__x_first"] + ["__x_first"])
+    want = nested.select(json_object(nested.columns, {c: c[4:] for c in nested.columns}))
+    assert common.build_extra(nested).to_list() == want.to_series().to_list()
     nulls = frame.select("__x_all_null")
     assert common.build_extra(nulls).to_list() == ["{}"] * n
 
