@@ -226,12 +226,12 @@ class Netfilter:
                                    maybe_pve.str.extract_groups(_PVE_RE).alias("__pve"))
         sys_ok = pl.col("__sys_ok")
         is_pve = pl.col("__pve").struct.field("msg").is_not_null()
-        frame = frame.with_columns(
-            pl.when(is_pve).then(pl.col("__pve").struct.field("msg"))
-            .otherwise(pl.col("__msg")).alias("__msg"))
         # pve-firewall status lines: well-formed pve header, no packet in it.
         n_status = 0
-        if frame.select(is_pve.any()).item():
+        if frame.select(is_pve.any()).item():  # (else no copy of every message)
+            frame = frame.with_columns(
+                pl.when(is_pve).then(pl.col("__pve").struct.field("msg"))
+                .otherwise(pl.col("__msg")).alias("__msg"))
             status = frame.select(is_pve & ~pl.col("__msg").str.contains(r"\bIN=\S* OUT="))
             status = status.to_series()
             n_status = int(status.sum())
