@@ -176,3 +176,17 @@ def test_syslog_fixed_layout_equals_header_regex():
     want = tp._syslog_careful(frame, "line")
     assert got.columns == want.columns
     assert got.rows() == want.rows()
+
+
+def test_split_utf8_matches_python():
+    """Bulk line splitting gives Python's decode().split("\\n"), and None (the careful
+    per-line decode) exactly when Python's strict decode fails."""
+    samples = [b"", b"a", b"a\n", b"\n", b"a\nb\n\nc", "é\n😀".encode(), b"\xff\n",
+               b"\xed\xa0\x80", b"\xc0\xaf", b"ok\n\xf0\x9f\x98", "a\u2028b\x85c\rd".encode()]
+    for data in samples:
+        try:
+            want = data.decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            want = None
+        got = common._split_utf8(data)
+        assert (got.to_list() if got is not None else None) == want, data
