@@ -190,3 +190,17 @@ def test_split_utf8_matches_python():
             want = None
         got = common._split_utf8(data)
         assert (got.to_list() if got is not None else None) == want, data
+
+
+def test_netfilter_lead_equals_regex():
+    """Uptime stamp and prefix by position give `_LEAD_RE`'s groups, odd stamps included."""
+    from forensics.loaders.firewall import netfilter as nf
+
+    before = ["[0.000000] [UFW BLOCK] ", "[  12.5] IPTABLES-DROP: ", "[1.2]", "[1.2]x ",
+              "[\t1.2] y ", "[1٣.2] z ", "[UFW BLOCK] ", "", "plain ", "[1.2]  two ",
+              "[ 1.2] é ", "ö [1.2] ", None]
+    frame = pl.DataFrame({"line_no": range(len(before) * 3), "__before": before * 3},
+                         schema={"line_no": pl.Int64, "__before": pl.String})
+    got = nf.with_lead(frame)["__lead"]
+    want = frame.select(pl.col("__before").str.extract_groups(nf._LEAD_RE))["__before"]
+    assert got.struct.unnest().rows() == want.struct.unnest().rows()

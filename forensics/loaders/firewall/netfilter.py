@@ -85,9 +85,12 @@ def with_fields(frame: pl.DataFrame) -> pl.DataFrame:
             if not where:
                 cols.append(pl.lit(None, dtype=pl.String).alias(name))
                 continue
-            idx = pl.lit(None, dtype=pl.Int64)
-            for count, pos in where.items():
-                idx = pl.when(n == count).then(pl.lit(pos, dtype=pl.Int64)).otherwise(idx)
+            if len(where) == len(shapes) and len(set(where.values())) == 1:
+                idx = pl.lit(next(iter(where.values())), dtype=pl.Int64)  # same place in all
+            else:
+                idx = pl.lit(None, dtype=pl.Int64)
+                for count, pos in where.items():
+                    idx = pl.when(n == count).then(pl.lit(pos, dtype=pl.Int64)).otherwise(idx)
             cols.append(tokens.list.get(idx, null_on_oob=True).str.slice(len(key) + 1)
                         .alias(name))
         cols.append(_shape_flags(shapes, tokens, n).alias("__flags"))
@@ -106,6 +109,35 @@ def with_fields(frame: pl.DataFrame) -> pl.DataFrame:
     out = parts[0] if len(parts) == 1 else pl.concat(
         [parts[0], parts[1].select(parts[0].columns)]).sort(c.LINE)
     return out.drop("__fast")
+
+
+_LEAD_RE = r"^(?:\[\s*(?P<uptime>\d+\.\d+)\] ?)?(?P<prefix>.*)$"
+_UPTIME_RE = r"^\[\s*\d+\.\d+\]"  # _LEAD_RE's optional group: the kernel's uptime stamp
+_UPTIME_PLAIN_RE = r"^\[ *[0-9]+\.[0-9]+\] "  # the common case of it: ASCII, one space
+
+
+def with_lead(frame: pl.DataFrame) -> pl.DataFrame:
+    """`__lead` {uptime, prefix} from `__before` (the text before IN=), as `_LEAD_RE` reads
+    it. Its captures cost as much as all keys together, so two capture-free checks sort
+    the lines: no uptime stamp (prefix is the text), a plain `[ 123.456] ` stamp (split at
+    its `] `), and anything else (the regex)."""
+    before = pl.col("__before")
+    frame = frame.with_columns(
+        before.str.contains(_UPTIME_RE).fill_null(False).alias("__stamp"),
+        before.str.contains(_UPTIME_PLAIN_RE).fill_null(False).alias("__plain"))
+    stamp, plain = pl.col("__stamp"), pl.col("__plain")
+    odd = frame.filter(stamp & ~plain)
+    frame = frame.filter(~stamp | plain)
+    end = before.str.find("] ", literal=True)  # the stamp is ASCII: bytes = characters
+    frame = frame.with_columns(pl.struct(
+        pl.when(plain).then(before.str.slice(1, end - 1).str.strip_chars_start(" "))
+        .alias("uptime"),
+        pl.when(plain).then(before.str.slice(end + 2)).otherwise(before).alias("prefix"),
+    ).alias("__lead"))
+    if odd.height:
+        odd = odd.with_columns(before.str.extract_groups(_LEAD_RE).alias("__lead"))
+        frame = pl.concat([frame, odd]).sort(c.LINE)
+    return frame.drop("__stamp", "__plain")
 
 
 def _shapes(kv: pl.Series, sample: int = 1000, share: float = 0.01) -> list[tuple[str, ...]]:
@@ -247,8 +279,7 @@ class Netfilter:
         pos = pl.col("__pos")
         frame = frame.with_columns(msg.str.slice(0, pos).alias("__before"),
                                    msg.str.slice(pos).alias("__rest"))
-        frame = with_fields(frame).with_columns(pl.col("__before").str.extract_groups(
-            r"^(?:\[\s*(?P<uptime>\d+\.\d+)\] ?)?(?P<prefix>.*)$").alias("__lead"))
+        frame = with_lead(with_fields(frame))
         lead = pl.col("__lead").struct.field
         frame = frame.with_columns(pl.struct(
             lead("uptime"), lead("prefix"), pl.col("__in").alias("in"),
