@@ -204,3 +204,31 @@ def test_netfilter_lead_equals_regex():
     got = nf.with_lead(frame)["__lead"]
     want = frame.select(pl.col("__before").str.extract_groups(nf._LEAD_RE))["__before"]
     assert got.struct.unnest().rows() == want.struct.unnest().rows()
+
+
+def test_bsd_times_once_per_distinct_text(tmp_path):
+    """Parsing each distinct RFC 3164 time once gives the per-line values: the year from
+    the file's mtime (December lines in a January file go back a year), DST gaps NULL,
+    the earliest of an ambiguous hour, unparsable text NULL."""
+    import datetime as dt
+    import os
+    from types import SimpleNamespace
+
+    from forensics.loaders.firewall import timeparse as tp
+
+    path = tmp_path / "fw.log"
+    path.write_text("x\n")
+    jan = dt.datetime(2024, 1, 2, 12, tzinfo=dt.UTC).timestamp()
+    os.utime(path, (jan, jan))
+    texts = ["Dec 31 23:59:59", "Jan  1 00:00:01", "Mar 31 02:30:00", "Oct 27 02:30:00",
+             "Jan  2 13:00:00", "Jan  3 13:00:00", "Feb 30 00:00:00", "Sep  1 00:00:00.5",
+             None]
+    series = pl.Series("t", texts * 20, dtype=pl.String)
+    for year in (None, 2023):
+        ctx = SimpleNamespace(path=str(path),
+                              options=SimpleNamespace(year=year, tz="Europe/Berlin"))
+        frame = series.to_frame()
+        got = frame.select(tp.bsd_column_to_utc(ctx, series).alias("t"))["t"]
+        want = frame.select(tp.bsd_to_utc(ctx, pl.col("t")).alias("t"))["t"]
+        assert got.to_list() == want.to_list()
+        assert got.null_count() < got.len()

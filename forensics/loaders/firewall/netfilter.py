@@ -297,7 +297,7 @@ class Netfilter:
         prefix = pl.col("__prefix")
         frame = frame.with_columns(
             pl.when(is_pve).then(pve_ts).when(pl.col("__ts3164").is_not_null())
-            .then(tp.bsd_to_utc(ctx, pl.col("__ts3164"))).otherwise(tsiso).alias("ts"),
+            .then(tp.bsd_column_to_utc(ctx, frame["__ts3164"])).otherwise(tsiso).alias("ts"),
             pl.when(is_pve).then(pve_f("ts")).otherwise(pl.col("__ts_text")).alias("__ts_text"),
             pl.when(is_pve).then(pl.lit(ctx.options.host)).otherwise(
                 pl.col("sensor")).alias("sensor"),

@@ -160,6 +160,17 @@ def bsd_to_utc(ctx: LoadContext, text: pl.Expr) -> pl.Expr:
     return value
 
 
+def bsd_column_to_utc(ctx: LoadContext, texts: pl.Series) -> pl.Expr:
+    """`bsd_to_utc` of a column, parsed once per distinct text when a block repeats its
+    times (a busy firewall logs many lines a second) and looked up for every line."""
+    distinct = texts.drop_nulls().unique()
+    if distinct.len() * 4 > texts.len():
+        return bsd_to_utc(ctx, pl.col(texts.name))
+    values = pl.select(bsd_to_utc(ctx, pl.lit(distinct))).to_series()
+    return pl.col(texts.name).replace_strict(distinct, values, default=None,
+                                             return_dtype=TS_TYPE)
+
+
 def note_assumptions(ctx: LoadContext, n_bsd: int, n_naive_iso: int) -> None:
     """Record the year and zone assumptions, only when rows actually needed them."""
     if n_bsd:
