@@ -19,6 +19,7 @@ or `out_interface` (egress); `sensor` is the account id. Every field is also kep
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import polars as pl
 
@@ -82,19 +83,31 @@ class AwsVpcFlow:
         return 0.9 if hits * 2 > len(lines) else 0.0
 
     def load(self, ctx: LoadContext) -> None:
-        fields: list[str] | None = None
         assumed: dict[str, int] = {}
         status: dict[str, int] = {}
-        for frame in c.line_frames(ctx):
+        c.store(ctx, self._frames(ctx, assumed, status))
+        for what, n in assumed.items():
+            ctx.note(f"{n} lines without a header line read as the {what} (AWS's documented"
+                     " field order)")
+        for what, n in status.items():
+            ctx.note(f"{n} {what} records (log-status) loaded with the values they carry; "
+                     "log-status kept in extra")
+
+    def _frames(self, ctx: LoadContext, assumed: dict[str, int], status: dict[str, int]
+                ) -> Iterator[pl.DataFrame]:
+        """Finished frames, block by block (runs in the prefetch thread: no connection)."""
+        fields: list[str] | None = None
+        for frame in c.line_frames(ctx, settled=True):
             is_head = frame["line"].str.contains(_HEADER_RE)
             if not is_head.any():
-                self._segment(ctx, frame, fields, assumed, status)
+                yield from self._segment(ctx, frame, fields, assumed, status)
                 continue
             cuts = frame.with_row_index("__i").filter(is_head)["__i"].to_list()
             start = 0
             for cut in [*cuts, frame.height]:
                 if cut > start:
-                    self._segment(ctx, frame.slice(start, cut - start), fields, assumed, status)
+                    yield from self._segment(ctx, frame.slice(start, cut - start), fields,
+                                             assumed, status)
                 if cut < frame.height:
                     tokens = frame["line"][cut].split(" ")
                     if _is_header(tokens):
@@ -109,19 +122,13 @@ class AwsVpcFlow:
                         ctx.reject(ln, "looks like a header but names no VPC flow fields",
                                    frame["line"][cut])
                 start = cut + 1
-        for what, n in assumed.items():
-            ctx.note(f"{n} lines without a header line read as the {what} (AWS's documented"
-                     " field order)")
-        for what, n in status.items():
-            ctx.note(f"{n} {what} records (log-status) loaded with the values they carry; "
-                     "log-status kept in extra")
 
     def _segment(self, ctx: LoadContext, frame: pl.DataFrame, fields: list[str] | None,
-                 assumed: dict[str, int], status: dict[str, int]) -> None:
+                 assumed: dict[str, int], status: dict[str, int]) -> Iterator[pl.DataFrame]:
         frame = frame.with_columns(pl.col("line").str.split(" ").alias("__f"))
         if fields is not None:
             self._count_status(frame, fields, status)
-            c.emit(ctx, c.finish(self._convert(frame, fields), NAME))
+            yield c.finish(self._convert(frame, fields), NAME)
             return
         counts = frame["__f"].list.len()
         for n in counts.unique().sort().to_list():
@@ -133,7 +140,7 @@ class AwsVpcFlow:
                 continue
             order, what = BY_COUNT[n]
             assumed[what] = assumed.get(what, 0) + part.height
-            c.emit(ctx, c.finish(self._convert(part, order), NAME))
+            yield c.finish(self._convert(part, order), NAME)
         self._count_status(frame, fields or V2, status)
 
     @staticmethod
@@ -150,34 +157,29 @@ class AwsVpcFlow:
     @staticmethod
     def _convert(frame: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
         f = pl.col("__f")
+        # Every field is taken out of the list once (`-` -> NULL) into `__g_<name>`, and the
+        # times once: eager with_columns would repeat a shared sub-expression per use.
+        frame = frame.with_columns(
+            *(pl.when(v != "-").then(v).alias(f"__g_{name}") for name, v in
+              ((name, f.list.get(fields.index(name), null_on_oob=True))
+               for name in dict.fromkeys(fields))),  # a repeated name: its first place
+            f.list.len().alias("__n"))
 
         def get(name: str) -> pl.Expr:
             if name not in fields:
                 return pl.lit(None, dtype=pl.String)
-            v = f.list.get(fields.index(name), null_on_oob=True)
-            return pl.when(v != "-").then(v)
+            return pl.col(f"__g_{name}")
 
+        frame = frame.with_columns(get("start").cast(pl.Int64, strict=False).alias("__start"),
+                                   get("end").cast(pl.Int64, strict=False).alias("__end"))
         cols = [get(name).alias(col) for name, col in COLUMN_OF.items()]
         extra_names = [n for n in fields if n not in COLUMN_OF and n not in ("start", "end")]
         extras = [get(n).alias(f"__x_{n}") for n in extra_names]
-        start = get("start").cast(pl.Int64, strict=False)
-        end = get("end").cast(pl.Int64, strict=False)
+        start, end = pl.col("__start"), pl.col("__end")
         action = get("action")
         fdir = get("flow-direction")
         iface = get("interface-id")
-        n = f.list.len()
-        frame = frame.with_columns(
-            *cols, *extras,
-            pl.from_epoch(start, "s").dt.replace_time_zone("UTC").alias("ts"),
-            pl.from_epoch(end, "s").dt.replace_time_zone("UTC").alias("ts_end"),
-            action.replace_strict({"ACCEPT": "allow", "REJECT": "deny"}, default=None,
-                                  return_dtype=pl.String).alias("action"),
-            fdir.replace_strict({"ingress": "in", "egress": "out"}, default=None,
-                                return_dtype=pl.String).alias("direction"),
-            pl.when(fdir == "ingress").then(iface).alias("in_interface"),
-            pl.when(fdir == "egress").then(iface).alias("out_interface"),
-            pl.col("line").alias("message"),
-        )
+        n = pl.col("__n")
         reason = pl.coalesce(
             pl.when(n != len(fields)).then(
                 pl.format(f"expected {len(fields)} fields, found {{}}", n)),
@@ -190,4 +192,16 @@ class AwsVpcFlow:
             pl.when(fdir.is_not_null() & ~fdir.is_in(["ingress", "egress"]))
             .then(c.bad_text("flow-direction", fdir, "ingress or egress")),
         )
-        return frame.with_columns(reason.alias(c.REASON))
+        return frame.with_columns(
+            *cols, *extras,
+            pl.from_epoch(start, "s").dt.replace_time_zone("UTC").alias("ts"),
+            pl.from_epoch(end, "s").dt.replace_time_zone("UTC").alias("ts_end"),
+            action.replace_strict({"ACCEPT": "allow", "REJECT": "deny"}, default=None,
+                                  return_dtype=pl.String).alias("action"),
+            fdir.replace_strict({"ingress": "in", "egress": "out"}, default=None,
+                                return_dtype=pl.String).alias("direction"),
+            pl.when(fdir == "ingress").then(iface).alias("in_interface"),
+            pl.when(fdir == "egress").then(iface).alias("out_interface"),
+            pl.col("line").alias("message"),
+            reason.alias(c.REASON),
+        )

@@ -21,7 +21,7 @@ from forensics.loaders.base import (
     damaged_tail,  # noqa: F401  (re-exported)
     json_object,
 )
-from forensics.loaders.reading import iter_blocks, split_runs
+from forensics.loaders.reading import iter_blocks, prefetch, split_runs
 from forensics.schema import FIREWALL_EVENTS
 
 TABLE = "firewall_events"
@@ -72,14 +72,16 @@ def settle(ctx: LoadContext) -> None:
     ctx.con.execute("SELECT 1").fetchall()
 
 
-def line_frames(ctx: LoadContext) -> Iterator[pl.DataFrame]:
+def line_frames(ctx: LoadContext, settled: bool = False) -> Iterator[pl.DataFrame]:
     """Frames of (line_no, line) for the file's data lines, a block at a time.
 
     Blank and whitespace-only lines are counted, over-long lines and lines that are not
     UTF-8 are rejected here, so formats only see text worth parsing. A trailing CR (CRLF
-    files) is removed.
+    files) is removed. `settled`: the caller has run `settle` (a prefetch thread must not
+    touch the connection).
     """
-    settle(ctx)
+    if not settled:
+        settle(ctx)
     limit = ctx.options.max_line_bytes
     for block in iter_blocks(ctx.path):
         ctx.lines_read += block.n_lines
@@ -90,23 +92,29 @@ def line_frames(ctx: LoadContext) -> Iterator[pl.DataFrame]:
             if run.special:
                 ctx.blank_lines += 1  # split_runs marks only empty lines special here
                 continue
-            try:
-                lines = run.data.decode("utf-8").split("\n")
-                numbers = None
-            except UnicodeDecodeError:
-                lines, numbers = _decode_careful(ctx, run.data, run.first_line)
-            frame = pl.DataFrame({"line": pl.Series(lines, dtype=pl.String)})
+            lines = _split_utf8(run.data)
+            numbers = None
+            if lines is None:
+                texts, numbers = _decode_careful(ctx, run.data, run.first_line)
+                lines = pl.Series("line", texts, dtype=pl.String)
+            frame = lines.to_frame("line")
             if numbers is None:
                 frame = frame.with_row_index(LINE, offset=run.first_line)
             else:
                 frame = frame.with_columns(pl.Series(LINE, numbers))
-            frame = frame.select(pl.col(LINE).cast(pl.Int64),
-                                 pl.col("line").str.strip_suffix("\r"))
-            blank = frame["line"].str.strip_chars(" \t") == ""
-            n_blank = int(blank.sum())
-            if n_blank:
-                ctx.blank_lines += n_blank
-                frame = frame.filter(~blank)
+            frame = frame.select(pl.col(LINE).cast(pl.Int64), pl.col("line"))
+            # A clean block skips both column passes: no CR (a memchr), and no line starting
+            # with a space or tab (empty lines were split off already).
+            crlf = b"\r" in run.data
+            if crlf:
+                frame = frame.with_columns(pl.col("line").str.strip_suffix("\r"))
+            if crlf or frame.select(pl.col("line").str.starts_with(" ").any()
+                                    | pl.col("line").str.starts_with("\t").any()).item():
+                blank = frame["line"].str.strip_chars(" \t") == ""
+                n_blank = int(blank.sum())
+                if n_blank:
+                    ctx.blank_lines += n_blank
+                    frame = frame.filter(~blank)
             if len(run.data) > limit:
                 long = frame["line"].str.len_bytes() > limit
                 if long.any():
@@ -116,6 +124,16 @@ def line_frames(ctx: LoadContext) -> Iterator[pl.DataFrame]:
                     frame = frame.filter(~long)
             if frame.height:
                 yield frame
+
+
+def _split_utf8(data: bytes) -> pl.Series | None:
+    """The run's lines, validated as UTF-8 and split in bulk (no Python string per line,
+    which cost more than the rest of reading); None if any byte is not UTF-8."""
+    try:
+        text = pl.Series("line", [data], dtype=pl.Binary).cast(pl.String)
+    except pl.exceptions.ComputeError:  # "invalid utf8"
+        return None
+    return text.str.split("\n").explode()
 
 
 def _decode_careful(ctx: LoadContext, data: bytes, first: int) -> tuple[list[str], list[int]]:
@@ -155,9 +173,12 @@ def bad_text(name: str, col: str | pl.Expr, what: str) -> pl.Expr:
 
 
 def check_port(frame: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]:
-    """Port text -> Int32 (0..65535); a non-numeric or out-of-range value is a reason."""
+    """Port text -> Int32 (0..65535); a non-numeric or out-of-range value is a reason.
+
+    Reads the number from `__n_<name>` (the text cast to Int64, added by `finish` once:
+    eager expressions are not shared, and the value and the reason both need it)."""
     text = pl.col(name)
-    value = text.cast(pl.Int64, strict=False)
+    value = pl.col(f"__n_{name}")
     ok = value.is_between(0, 65535)
     return (pl.when(ok).then(value).cast(pl.Int32).alias(name),
             pl.when(text.is_not_null() & ~ok.fill_null(False))
@@ -165,8 +186,9 @@ def check_port(frame: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]:
 
 
 def check_count(frame: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]:
+    """Counter text -> UInt64 (from `__n_<name>`, see `check_port`)."""
     text = pl.col(name)
-    value = text.cast(pl.UInt64, strict=False)
+    value = pl.col(f"__n_{name}")
     return (value.alias(name),
             pl.when(text.is_not_null() & value.is_null())
             .then(bad_text(name, text, "a non-negative whole number")))
@@ -198,11 +220,17 @@ def normalise_ips(series: pl.Series) -> pl.Series:
     return pl.select(pl.when(v4).then(s).otherwise(fixed)).to_series().alias(series.name)
 
 
+def proto_parts(col: str = "proto") -> list[pl.Expr]:
+    """`__low` (trimmed lower-case text) and `__num` (it as a number), for `proto_expr`."""
+    low = pl.col(col).str.strip_chars().str.to_lowercase()
+    return [low.alias("__low"), low.cast(pl.Int64, strict=False).alias("__num")]
+
+
 def proto_expr(col: str = "proto") -> tuple[pl.Expr, pl.Expr]:
     """Protocol text or number -> tcp/udp/icmp/icmpv6, another IANA number as text, or
-    an unknown name kept in lower case. A number outside 0..255 is a reason."""
-    low = pl.col(col).str.strip_chars().str.to_lowercase()
-    num = low.cast(pl.Int64, strict=False)
+    an unknown name kept in lower case. A number outside 0..255 is a reason.
+    Needs the `proto_parts` columns."""
+    low, num = pl.col("__low"), pl.col("__num")
     as_num = num.cast(pl.String).replace(PROTO_NUMBERS)
     named = low.replace(PROTO_NAMES)
     value = pl.when(num.is_not_null()).then(as_num).otherwise(named)
@@ -228,22 +256,33 @@ def finish(frame: pl.DataFrame, fmt: str) -> pl.DataFrame:
             reasons.append(pl.when(pl.col(name).is_not_null() & pl.col(f"__{name}").is_null())
                            .then(bad_text(name, name, "an IP address")))
             exprs.append(pl.col(f"__{name}").alias(name))
-    for name in ("src_port", "dst_port"):
-        if name in frame.columns and frame.schema[name] == pl.String:
-            value, why = check_port(frame, name)
-            exprs.append(value)
-            reasons.append(why)
-    for name in ("bytes", "packets"):
-        if name in frame.columns and frame.schema[name] == pl.String:
-            value, why = check_count(frame, name)
-            exprs.append(value)
-            reasons.append(why)
+    # Intermediate values are materialised first: eager with_columns does not share a
+    # repeated sub-expression, and values, reasons and the ICMP test all reuse them.
+    ports = [n for n in ("src_port", "dst_port")
+             if n in frame.columns and frame.schema[n] == pl.String]
+    counts = [n for n in ("bytes", "packets")
+              if n in frame.columns and frame.schema[n] == pl.String]
+    stage = [pl.col(n).cast(pl.Int64, strict=False).alias(f"__n_{n}") for n in ports]
+    stage += [pl.col(n).cast(pl.UInt64, strict=False).alias(f"__n_{n}") for n in counts]
     if "proto" in frame.columns:
-        value, why = proto_expr("proto")
+        stage += proto_parts("proto")
+    if stage:
+        frame = frame.with_columns(stage)
+    for name in ports:
+        value, why = check_port(frame, name)
         exprs.append(value)
         reasons.append(why)
+    for name in counts:
+        value, why = check_count(frame, name)
+        exprs.append(value)
+        reasons.append(why)
+    if "proto" in frame.columns:
+        value, why = proto_expr("proto")
+        frame = frame.with_columns(value.alias("__proto"))
+        exprs.append(pl.col("__proto").alias("proto"))
+        reasons.append(why)
         # ICMP has no ports; vendors that write 0/0 there get NULL (the line keeps them).
-        icmp = value.is_in(["icmp", "icmpv6"]).fill_null(False)
+        icmp = pl.col("__proto").is_in(["icmp", "icmpv6"]).fill_null(False)
         exprs = [pl.when(~icmp).then(e) if e.meta.output_name() in ("src_port", "dst_port")
                  else e for e in exprs]
     reason = pl.coalesce(reasons) if reasons else pl.lit(None, dtype=pl.String)
@@ -254,24 +293,107 @@ def finish(frame: pl.DataFrame, fmt: str) -> pl.DataFrame:
 
 def emit(ctx: LoadContext, frame: pl.DataFrame) -> None:
     """Rows with a reason go to `rejects` (with the original line); the rest are stored."""
+    ready = prepare(ctx, frame)
+    if ready is not None:
+        ctx.insert(TABLE, ready)
+
+
+def prepare(ctx: LoadContext, frame: pl.DataFrame) -> pl.DataFrame | None:
+    """Reject the rows with a reason (buffered: safe in a prefetch thread) and make the
+    rest ready for the table: `extra` built, every column of the table present and typed
+    (so every block of a file has one schema), `line_no` first. None if no row is left."""
     bad = frame[REASON].is_not_null()
     if bad.any():
         for line_no, why, raw in frame.filter(bad).select(LINE, REASON, "message").iter_rows():
             ctx.reject(line_no, why, raw if raw is not None else "")
         frame = frame.filter(~bad)
     if frame.height == 0:
-        return
+        return None
     frame = frame.with_columns(build_extra(frame))
-    cols = [pl.col(c).cast(t) for c, t in OUT_TYPES.items() if c in frame.columns]
-    ctx.insert(TABLE, frame.select(pl.col(LINE), *cols))
+    cols = [pl.col(c).cast(t) if c in frame.columns else pl.lit(None, dtype=t).alias(c)
+            for c, t in OUT_TYPES.items()]
+    return frame.select(pl.col(LINE), *cols)
+
+
+def store(ctx: LoadContext, frames: Iterator[pl.DataFrame]) -> None:
+    """Insert a file's finished frames as ONE streamed statement, parsing ahead.
+
+    `frames` (line_frames -> a format's parse -> `finish`) runs in a `prefetch` thread,
+    so the next block is parsed while DuckDB writes this one; the generator must not use
+    the connection (call `line_frames(ctx, settled=True)`: this function settles first).
+    """
+    settle(ctx)
+    ready = (out for frame in frames if (out := prepare(ctx, frame)) is not None)
+    ctx.insert_stream(TABLE, prefetch(ready))
+    ctx.flush_rejects()
 
 
 def build_extra(frame: pl.DataFrame) -> pl.Series:
-    """`extra`: a JSON object of the frame's non-null `__x_<name>` columns, by name."""
+    """`extra`: a JSON object of the frame's non-null `__x_<name>` columns, by name.
+
+    `base.json_object` (a struct encoded, then its nulls cut out by a regex) costs about
+    3 us a row, as much as parsing a netfilter line. A value holding nothing JSON escapes
+    (`"`, backslash, a control character) is written as is, so such rows are assembled
+    by `concat_str` instead; only the rows that need escaping go through `json_object`.
+    Both give the same text (`tests/test_firewall.py` pins it).
+    """
     cols = [col for col in frame.columns if col.startswith("__x_")]
     if not cols or frame.height == 0:
         return pl.Series("extra", [None] * frame.height, dtype=pl.String)
-    return frame.select(json_object(cols, {c: c[4:] for c in cols}).alias("extra"))["extra"]
+    keys = {c: c[4:] for c in cols}
+    present = [c for c in cols if frame[c].null_count() < frame.height]  # NULL adds nothing
+    if not present:
+        return pl.Series("extra", ["{}"] * frame.height, dtype=pl.String)
+    text = [pl.col(c).cast(pl.String) for c in present]
+    if frame[present[0]].null_count() == 0:
+        fast = _flat_object(frame, present, keys)
+    else:
+        members = [pl.concat_str([pl.lit(_json_key(keys[c]) + ':"'), t, pl.lit('"')])
+                   for c, t in zip(present, text, strict=True)]
+        fast = pl.format("{{{}}}", pl.concat_str(members, separator=",", ignore_nulls=True))
+    needs = pl.any_horizontal([t.str.contains(_NEEDS_ESCAPE).fill_null(False) for t in text])
+    out = frame.select(fast.alias("extra"), needs.alias("__needs"))
+    extra = out["extra"]
+    if out["__needs"].any():
+        idx = out["__needs"].arg_true()
+        slow = frame[idx].select(json_object(cols, keys).alias("extra"))["extra"]
+        extra = extra.scatter(idx, slow)
+    return extra
+
+
+def _flat_object(frame: pl.DataFrame, present: list[str], keys: dict[str, str]) -> pl.Expr:
+    """The JSON object as ONE concat_str (a third of the nested form's cost): the first
+    column has no NULL, so every later member can carry its own leading comma; a member
+    whose column has NULLs is a piece that is NULL where its value is."""
+    parts: list[pl.Expr | str] = ["{"]
+    for i, c in enumerate(present):
+        key = ("," if i else "") + _json_key(keys[c]) + ':"'
+        value = pl.col(c).cast(pl.String)
+        if frame[c].null_count() == 0:
+            parts += [key, value, '"']
+        else:
+            parts.append(pl.concat_str([pl.lit(key), value, pl.lit('"')]))
+    parts.append("}")
+    merged: list[pl.Expr | str] = []
+    for part in parts:  # adjacent literal text as one literal
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in merged],
+                         ignore_nulls=True)
+
+
+# Characters JSON must escape; a value without them is written between quotes unchanged.
+# `:null` too: json_object's null-dropping regex also cuts into a value starting with it
+# (`{"k":":null"}` becomes `{"k"}`), and stored text must stay what it was.
+_NEEDS_ESCAPE = r'["\\\x00-\x1f]|:null'
+
+
+def _json_key(name: str) -> str:
+    """`"name"` exactly as polars' JSON encoder writes a struct field name."""
+    encoded = pl.select(pl.struct(pl.lit("").alias(name)).struct.json_encode()).item()
+    return encoded[1:encoded.rindex(":")]
 
 
 def reject_lines(ctx: LoadContext, frame: pl.DataFrame, mask: pl.Series, reason: str,

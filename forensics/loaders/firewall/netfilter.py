@@ -20,6 +20,8 @@ syslog file, or damaged lines) and are rejected; pve-firewall's own status lines
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterator
 
 import polars as pl
 
@@ -45,6 +47,159 @@ _EXTRA = ["pri", "tag", "uptime", "mac", "physin", "physout", "ttl", "hoplimit",
           "tos", "tc", "icmp_type", "icmp_code", "mark", "uid", "gid", "window", "pve_vmid",
           "pve_level"]
 _SNIFF_LINE = re.compile(r"\bIN=\S* OUT=\S* .*\bSRC=\S+ DST=\S+ .*\bPROTO=")
+
+
+def with_fields(frame: pl.DataFrame) -> pl.DataFrame:
+    """From `__rest` (the message from its first `IN=`): `__in`, `__out`, `__kv` (the rest
+    when it starts with an `IN= OUT=` pair) and the `_KEYS` columns, each key's value in
+    its first `KEY=` token of `__kv`.
+
+    The careful way is a regex for IN=/OUT= on the first 64 characters and one regex per
+    key over the line (`(?:^| )KEY=(\\S*)`), 20 capture searches a line. Lines of a block
+    mostly share a few token sequences (IN= OUT= MAC= SRC= ... with the same flags), so
+    the fast way learns those shapes from a sample, checks each line against them with
+    one capture-free regex (a DFA pass, which also proves the line is single-space-
+    separated non-space tokens, and IN=/OUT= short enough to fit the 64 characters), and
+    takes each value by its position in the shape. Lines matching no shape get the
+    careful regexes; both give the same values (`tests/test_firewall_fast.py`).
+    """
+    rest = pl.col("__rest")
+    shapes = _shapes(frame["__rest"])
+    fast = pl.lit(False)
+    if shapes:
+        pattern = "|".join(f"(?:{_shape_regex(sh)})" for sh in shapes)
+        fast = rest.str.contains(pattern).fill_null(False)
+    frame = frame.with_columns(fast.alias("__fast"))
+    quick = frame.filter(pl.col("__fast"))
+    slow = frame.filter(~pl.col("__fast"))
+    parts = []
+    if quick.height:
+        # materialised once: eager with_columns would split again for every key
+        quick = quick.with_columns(rest.str.split(" ").alias("__tok"))
+        quick = quick.with_columns(pl.col("__tok").list.len().alias("__ntok"))
+        tokens, n = pl.col("__tok"), pl.col("__ntok")
+        cols = [tokens.list.get(0).str.slice(3).alias("__in"),
+                tokens.list.get(1).str.slice(4).alias("__out"), rest.alias("__kv")]
+        for key, name in _KEYS.items():
+            where = {len(sh): sh.index(f"{key}=") for sh in shapes if f"{key}=" in sh}
+            if not where:
+                cols.append(pl.lit(None, dtype=pl.String).alias(name))
+                continue
+            if len(where) == len(shapes) and len(set(where.values())) == 1:
+                idx = pl.lit(next(iter(where.values())), dtype=pl.Int64)  # same place in all
+            else:
+                idx = pl.lit(None, dtype=pl.Int64)
+                for count, pos in where.items():
+                    idx = pl.when(n == count).then(pl.lit(pos, dtype=pl.Int64)).otherwise(idx)
+            cols.append(tokens.list.get(idx, null_on_oob=True).str.slice(len(key) + 1)
+                        .alias(name))
+        cols.append(_shape_flags(shapes, tokens, n).alias("__flags"))
+        parts.append(quick.with_columns(cols).drop("__tok", "__ntok"))
+    if slow.height:
+        slow = slow.with_columns(rest.str.slice(0, 64).str.extract_groups(
+            r"^IN=(?P<in>\S*) OUT=(?P<out>\S*)").alias("__io"))
+        io = pl.col("__io").struct.field
+        slow = slow.with_columns(io("in").alias("__in"), io("out").alias("__out"),
+                                 pl.when(io("in").is_not_null()).then(rest).alias("__kv"))
+        kv = pl.col("__kv")
+        parts.append(slow.with_columns(
+            *(kv.str.extract(rf"(?:^| ){k}=(\S*)").alias(n) for k, n in _KEYS.items()),
+            kv.str.extract(_FLAGS_RE).str.strip_chars().alias("__flags"),
+        ).drop("__io"))
+    out = parts[0] if len(parts) == 1 else pl.concat(
+        [parts[0], parts[1].select(parts[0].columns)]).sort(c.LINE)
+    return out.drop("__fast")
+
+
+_LEAD_RE = r"^(?:\[\s*(?P<uptime>\d+\.\d+)\] ?)?(?P<prefix>.*)$"
+_UPTIME_RE = r"^\[\s*\d+\.\d+\]"  # _LEAD_RE's optional group: the kernel's uptime stamp
+_UPTIME_PLAIN_RE = r"^\[ *[0-9]+\.[0-9]+\] "  # the common case of it: ASCII, one space
+
+
+def with_lead(frame: pl.DataFrame) -> pl.DataFrame:
+    """`__lead` {uptime, prefix} from `__before` (the text before IN=), as `_LEAD_RE` reads
+    it. Its captures cost as much as all keys together, so two capture-free checks sort
+    the lines: no uptime stamp (prefix is the text), a plain `[ 123.456] ` stamp (split at
+    its `] `), and anything else (the regex)."""
+    before = pl.col("__before")
+    frame = frame.with_columns(
+        before.str.contains(_UPTIME_RE).fill_null(False).alias("__stamp"),
+        before.str.contains(_UPTIME_PLAIN_RE).fill_null(False).alias("__plain"))
+    stamp, plain = pl.col("__stamp"), pl.col("__plain")
+    odd = frame.filter(stamp & ~plain)
+    frame = frame.filter(~stamp | plain)
+    end = before.str.find("] ", literal=True)  # the stamp is ASCII: bytes = characters
+    frame = frame.with_columns(pl.struct(
+        pl.when(plain).then(before.str.slice(1, end - 1).str.strip_chars_start(" "))
+        .alias("uptime"),
+        pl.when(plain).then(before.str.slice(end + 2)).otherwise(before).alias("prefix"),
+    ).alias("__lead"))
+    if odd.height:
+        odd = odd.with_columns(before.str.extract_groups(_LEAD_RE).alias("__lead"))
+        frame = pl.concat([frame, odd]).sort(c.LINE)
+    return frame.drop("__stamp", "__plain")
+
+
+def _shapes(kv: pl.Series, sample: int = 1000, share: float = 0.01) -> list[tuple[str, ...]]:
+    """The common token sequences of a block (`KEY=` for a key token, else the token),
+    from an even sample: the most frequent per token count, if frequent enough."""
+    values = kv.gather_every(max(1, kv.len() // sample)).drop_nulls().to_list()
+    counts = Counter(_shape_of(v) for v in values)
+    best: dict[int, tuple[tuple[str, ...], int]] = {}
+    for shape, k in counts.items():
+        usable = (shape[:2] == ("IN=", "OUT=") and shape.count("RES=") <= 1
+                  and k >= max(2, share * len(values)))
+        if usable and k > best.get(len(shape), ((), 0))[1]:
+            best[len(shape)] = (shape, k)
+    return [shape for shape, _ in sorted(best.values(), key=lambda x: -x[1])[:_MAX_SHAPES]]
+
+
+_MAX_SHAPES = 8
+
+
+def _shape_of(kv: str) -> tuple[str, ...]:
+    return tuple(t[:t.index("=") + 1] if "=" in t else t for t in kv.split(" "))
+
+
+def _shape_flags(shapes: list[tuple[str, ...]], tokens: pl.Expr, n: pl.Expr) -> pl.Expr:
+    """`tcp_flags` of shape lines, as `_FLAGS_RE` reads them: the words between `RES=0x..`
+    and `URGP=` are part of the shape, so only the RES value is checked per line."""
+    flags = pl.lit(None, dtype=pl.String)
+    for shape in shapes:
+        if "RES=" not in shape:
+            continue
+        at = shape.index("RES=")
+        words = []
+        for token in shape[at + 1:]:
+            if token == "URGP=" or not re.fullmatch(r"[A-Z]+", token):
+                break
+            words.append(token)
+        if shape[at + 1 + len(words):at + 2 + len(words)] != ("URGP=",):
+            continue
+        res = tokens.list.get(at, null_on_oob=True).str.slice(4)
+        ok = (n == len(shape)) & res.str.contains(r"^0x[0-9a-fA-F]+$")
+        flags = pl.when(ok).then(pl.lit(" ".join(words))).otherwise(flags)
+    return flags
+
+
+def _shape_regex(shape: tuple[str, ...]) -> str:
+    """Anchored: each key token is `KEY=\\S*`, any other token itself, single spaces. IN=
+    and OUT= are bounded so that both lie within the 64 characters the careful regex reads.
+    """
+    tokens = [re.escape(t) + r"\S*" if t.endswith("=") else re.escape(t) for t in shape]
+    tokens[:2] = [r"IN=\S{0,27}", r"OUT=\S{0,28}"]
+    return "^" + " ".join(tokens) + "$"
+
+
+def action_of(prefixes: pl.Series) -> pl.Expr:
+    """`action_from_words` of a column, worked out once per distinct prefix (a block holds
+    a handful: four regexes on every line cost more than the rest of the line's fields)."""
+    distinct = prefixes.drop_nulls().unique()
+    if distinct.len() * 4 > prefixes.len():
+        return action_from_words(pl.col(prefixes.name))
+    actions = pl.select(action_from_words(pl.lit(distinct))).to_series()
+    return pl.col(prefixes.name).replace_strict(distinct, actions, default=None,
+                                                return_dtype=pl.String)
 
 
 def action_from_words(text: pl.Expr) -> pl.Expr:
@@ -75,13 +230,17 @@ class Netfilter:
         return 0.9 if hits * 3 >= len(lines) else 0.6
 
     def load(self, ctx: LoadContext) -> None:
-        n_bsd = n_naive = n_status = 0
-        for frame in c.line_frames(ctx):
-            frame, stats = self._parse(ctx, frame)
-            n_bsd += stats[0]
-            n_naive += stats[1]
-            n_status += stats[2]
-            c.emit(ctx, c.finish(frame, NAME))
+        counts = [0, 0, 0]  # bsd times, zone-less ISO times, pve status lines
+
+        def frames() -> Iterator[pl.DataFrame]:
+            for frame in c.line_frames(ctx, settled=True):
+                frame, stats = self._parse(ctx, frame)
+                for i, n in enumerate(stats):
+                    counts[i] += n
+                yield c.finish(frame, NAME)
+
+        c.store(ctx, frames())
+        n_bsd, n_naive, n_status = counts
         tp.note_assumptions(ctx, n_bsd, n_naive)
         if n_status:
             ctx.note(f"{n_status} pve-firewall status lines (no packet) counted as header "
@@ -93,53 +252,61 @@ class Netfilter:
                ) -> tuple[pl.DataFrame, tuple[int, int, int]]:
         line = pl.col("line")
         frame, sys_ok = tp.add_syslog(frame)
+        # _PVE_RE starts with the vmid: only a line starting with a digit can match it.
+        maybe_pve = pl.when(line.str.contains(r"^\d")).then(line)
         frame = frame.with_columns(sys_ok.alias("__sys_ok"),
-                                   line.str.extract_groups(_PVE_RE).alias("__pve"))
+                                   maybe_pve.str.extract_groups(_PVE_RE).alias("__pve"))
         sys_ok = pl.col("__sys_ok")
         is_pve = pl.col("__pve").struct.field("msg").is_not_null()
-        frame = frame.with_columns(
-            pl.when(is_pve).then(pl.col("__pve").struct.field("msg"))
-            .otherwise(pl.col("__msg")).alias("__msg"))
         # pve-firewall status lines: well-formed pve header, no packet in it.
-        status = frame.select(is_pve & ~pl.col("__msg").str.contains(r"\bIN=\S* OUT="))
-        status = status.to_series()
-        if status.any():
-            ctx.header_lines += int(status.sum())
-            frame = frame.filter(~status)
+        n_status = 0
+        if frame.select(is_pve.any()).item():  # (else no copy of every message)
+            frame = frame.with_columns(
+                pl.when(is_pve).then(pl.col("__pve").struct.field("msg"))
+                .otherwise(pl.col("__msg")).alias("__msg"))
+            status = frame.select(is_pve & ~pl.col("__msg").str.contains(r"\bIN=\S* OUT="))
+            status = status.to_series()
+            n_status = int(status.sum())
+            if n_status:
+                ctx.header_lines += n_status
+                frame = frame.filter(~status)
         # IN=/OUT= found by a literal search, then short anchored regexes: capture groups
         # over the whole line would be several times slower.
+        # Each step is materialised: eager with_columns evaluates a repeated expression (a
+        # struct's regex for every field read from it) once per use.
         msg = pl.col("__msg")
-        pos = msg.str.find("IN=", literal=True)
-        before = msg.str.slice(0, pos)
-        rest = msg.str.slice(pos)
-        io = rest.str.slice(0, 64).str.extract_groups(r"^IN=(?P<in>\S*) OUT=(?P<out>\S*)")
-        lead = before.str.extract_groups(r"^(?:\[\s*(?P<uptime>\d+\.\d+)\] ?)?(?P<prefix>.*)$")
+        frame = frame.with_columns(msg.str.find("IN=", literal=True).alias("__pos"))
+        pos = pl.col("__pos")
+        frame = frame.with_columns(msg.str.slice(0, pos).alias("__before"),
+                                   msg.str.slice(pos).alias("__rest"))
+        frame = with_lead(with_fields(frame))
+        lead = pl.col("__lead").struct.field
         frame = frame.with_columns(pl.struct(
-            lead.struct.field("uptime"), lead.struct.field("prefix"),
-            io.struct.field("in"), io.struct.field("out"),
-            pl.when(io.struct.field("in").is_not_null()).then(rest).alias("kv"),
-        ).alias("__b"))
+            lead("uptime"), lead("prefix"), pl.col("__in").alias("in"),
+            pl.col("__out").alias("out"), pl.col("__kv").alias("kv"),
+        ).alias("__b")).drop("__pos", "__before", "__rest", "__lead", "__in", "__out")
         b = pl.col("__b").struct.field
-        kv = b("kv")
-        key_cols = [kv.str.extract(rf"(?:^| ){k}=(\S*)").alias(n) for k, n in _KEYS.items()]
-        tsiso, naive = tp.iso_to_utc(pl.col("__tsiso"), ctx.options.tz)
+        if frame["__tsiso"].null_count() < frame.height:
+            tsiso, naive = tp.iso_to_utc(pl.col("__tsiso"), ctx.options.tz)
+        else:  # no ISO time in the block: skip parsing a column of NULLs
+            tsiso, naive = pl.lit(None, dtype=tp.TS_TYPE), pl.lit(False)
         pve_f = pl.col("__pve").struct.field
         pve_ts = pve_f("ts").str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False,
                                              time_unit="us").dt.convert_time_zone("UTC")
-        prefix = b("prefix").str.strip_chars()
+        frame = frame.with_columns(b("prefix").str.strip_chars().alias("__prefix"))
+        prefix = pl.col("__prefix")
         frame = frame.with_columns(
-            *key_cols,
             pl.when(is_pve).then(pve_ts).when(pl.col("__ts3164").is_not_null())
-            .then(tp.bsd_to_utc(ctx, pl.col("__ts3164"))).otherwise(tsiso).alias("ts"),
+            .then(tp.bsd_column_to_utc(ctx, frame["__ts3164"])).otherwise(tsiso).alias("ts"),
             pl.when(is_pve).then(pve_f("ts")).otherwise(pl.col("__ts_text")).alias("__ts_text"),
             pl.when(is_pve).then(pl.lit(ctx.options.host)).otherwise(
                 pl.col("sensor")).alias("sensor"),
             pl.when(is_pve).then(pve_f("chain")).otherwise(
                 pl.when(prefix != "").then(prefix)).alias("rule"),
-            action_from_words(prefix).alias("action"),
+            action_of(frame["__prefix"]).alias("action"),
             pl.when(b("in") != "").then(b("in")).alias("in_interface"),
             pl.when(b("out") != "").then(b("out")).alias("out_interface"),
-            kv.str.extract(_FLAGS_RE).str.strip_chars().alias("tcp_flags"),
+            pl.col("__flags").alias("tcp_flags"),
             b("uptime").alias("uptime"),
             pl.col("__pri").alias("pri"), pl.col("__tag").alias("tag"),
             pve_f("vmid").alias("pve_vmid"), pve_f("level").alias("pve_level"),
@@ -158,7 +325,7 @@ class Netfilter:
             self._reason(sys_ok | is_pve),
         )
         frame = frame.rename({n: f"__x_{n}" for n in _EXTRA})
-        stats = (int(frame["__bsd"].sum()), int(frame["__naive"].sum()), int(status.sum()))
+        stats = (int(frame["__bsd"].sum()), int(frame["__naive"].sum()), n_status)
         return frame, stats
 
     @staticmethod

@@ -37,16 +37,60 @@ SYSLOG_RE = (
 _HEADER_RE = "^(?P<hdr>" + SYSLOG_RE[1:].removesuffix("(?P<msg>.*)$") + ")"
 
 
+# The common RFC 3164 header in a fixed layout (`Sep  1 10:09:23 host tag[pid]: `): ASCII
+# digits, one space between fields, `: ` ending it. Every line matching it gets the same
+# groups from SYSLOG_RE's 3164 branch, and its fields are found by position.
+_BSD_FIXED_RE = (r"^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} \S+ "
+                 r"[^\s:\[]+(?:\[[0-9]+\])?: ")
+
+
 def add_syslog(frame: pl.DataFrame, line: str = "line") -> tuple[pl.DataFrame, pl.Expr]:
     """Add __pri, sensor (host), __tag, __msg, __ts3164, __tsiso, __ts_text columns.
 
-    The header regex runs once (into a struct column; asking a struct expression for
-    several fields would run it once per field). Returns the frame and an expression that
-    is false where the line has no syslog header.
+    Lines in the fixed RFC 3164 layout (`_BSD_FIXED_RE`, one capture-free regex pass) are
+    split by position; the rest get the full header regex (`_syslog_careful`). Returns the
+    frame (in its order) and an expression that is false where the line has no header.
     """
-    # The regex runs on the first 256 characters only (capture groups over a whole long
-    # line are slow); the message is then the rest of the line after the header. A header
-    # longer than that (big RFC 5424 structured data) gets the full line.
+    fixed = frame.select(pl.col(line).str.contains(_BSD_FIXED_RE).fill_null(False))
+    fixed = fixed.to_series()
+    n_fixed = int(fixed.sum())
+    if n_fixed == 0:
+        return _syslog_careful(frame, line), pl.col("__msg").is_not_null()
+    if n_fixed == frame.height:
+        return _syslog_fixed(frame, line), pl.col("__msg").is_not_null()
+    out = pl.concat([_syslog_fixed(frame.filter(fixed), line),
+                     _syslog_careful(frame.filter(~fixed), line)]).sort("line_no")
+    return out, pl.col("__msg").is_not_null()
+
+
+def _syslog_fixed(frame: pl.DataFrame, line: str) -> pl.DataFrame:
+    """`_BSD_FIXED_RE` lines: time in the first 15 characters, then host, `tag[pid]:` and
+    the message split off at single spaces (the header ends in `: `, whose space it takes).
+    """
+    parts = pl.col(line).str.slice(16).str.splitn(" ", 3)
+    frame = frame.with_columns(parts.alias("__sys"))
+    f = pl.col("__sys").struct.field
+    ts = pl.col(line).str.slice(0, 15)
+    tag = f("field_1").str.splitn("[", 2).struct.field("field_0").str.strip_suffix(":")
+    return frame.with_columns(
+        pl.lit(None, dtype=pl.String).alias("__pri"),
+        f("field_0").alias("sensor"),
+        tag.alias("__tag"),
+        f("field_2").alias("__msg"),
+        ts.alias("__ts3164"),
+        pl.lit(None, dtype=pl.String).alias("__tsiso"),
+        ts.alias("__ts_text"),
+    ).drop("__sys")
+
+
+def _syslog_careful(frame: pl.DataFrame, line: str) -> pl.DataFrame:
+    """Any of the three headers, by the one header regex.
+
+    The regex runs once (into a struct column; asking a struct expression for several
+    fields would run it once per field), on the first 256 characters only (capture groups
+    over a whole long line are slow); the message is then the rest of the line after the
+    header. A header longer than that (big RFC 5424 structured data) gets the full line.
+    """
     head = pl.col(line).str.slice(0, 256)
     frame = frame.with_columns(head.str.extract_groups(_HEADER_RE).alias("__sys"))
     long = frame["__sys"].struct.field("hdr").is_null() & (frame[line].str.len_chars() > 256)
@@ -56,7 +100,7 @@ def add_syslog(frame: pl.DataFrame, line: str = "line") -> tuple[pl.DataFrame, p
         frame = pl.concat([frame.filter(~long), full]).sort("line_no")
     f = pl.col("__sys").struct.field
     msg = pl.col(line).str.slice(f("hdr").str.len_chars())
-    frame = frame.with_columns(
+    return frame.with_columns(
         f("pri").alias("__pri"),
         pl.coalesce(f("host5424"), f("host3164"), f("hostiso")).alias("sensor"),
         pl.coalesce(f("app5424"), f("tag3164"), f("tagiso")).alias("__tag"),
@@ -65,7 +109,6 @@ def add_syslog(frame: pl.DataFrame, line: str = "line") -> tuple[pl.DataFrame, p
         pl.coalesce(f("ts5424"), f("tsiso")).alias("__tsiso"),
         pl.coalesce(f("ts5424"), f("ts3164"), f("tsiso")).alias("__ts_text"),
     ).drop("__sys")
-    return frame, pl.col("__msg").is_not_null()
 
 
 def iso_to_utc(text: pl.Expr, tz: str) -> tuple[pl.Expr, pl.Expr]:
@@ -115,6 +158,17 @@ def bsd_to_utc(ctx: LoadContext, text: pl.Expr) -> pl.Expr:
         limit = mtime + dt.timedelta(days=1)
         value = pl.when(value > pl.lit(limit, dtype=TS_TYPE)).then(at(year - 1)).otherwise(value)
     return value
+
+
+def bsd_column_to_utc(ctx: LoadContext, texts: pl.Series) -> pl.Expr:
+    """`bsd_to_utc` of a column, parsed once per distinct text when a block repeats its
+    times (a busy firewall logs many lines a second) and looked up for every line."""
+    distinct = texts.drop_nulls().unique()
+    if distinct.len() * 4 > texts.len():
+        return bsd_to_utc(ctx, pl.col(texts.name))
+    values = pl.select(bsd_to_utc(ctx, pl.lit(distinct))).to_series()
+    return pl.col(texts.name).replace_strict(distinct, values, default=None,
+                                             return_dtype=TS_TYPE)
 
 
 def note_assumptions(ctx: LoadContext, n_bsd: int, n_naive_iso: int) -> None:

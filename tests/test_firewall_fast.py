@@ -1,0 +1,234 @@
+"""Firewall fast paths give exactly what the careful paths give (values, rejects, lines)."""
+
+from __future__ import annotations
+
+import random
+
+import polars as pl
+
+from forensics.loaders.base import json_object
+from forensics.loaders.firewall import common
+
+
+def test_build_extra_matches_json_object():
+    """The concat_str `extra` is byte-identical to json_object, escapes and quirks included
+    (values with quotes, backslashes, control characters, `:null`, non-ASCII, all NULL)."""
+    rng = random.Random(7)
+    alphabet = ["a", '"', "\\", "\x01", "\t", "é", "\x7f", ":", "null", ",", "}", "{", " ",
+                ":null", "😀", "\u2028"]
+    n = 5000
+    cols = {f"__x_k{i}": [None if rng.random() < 0.4 else
+                          "".join(rng.choice(alphabet) for _ in range(rng.randrange(4)))
+                          for _ in range(n)] for i in range(4)}
+    cols["__x_all_null"] = [None] * n
+    # never NULL: first, the object is one flat concat_str; moved last, the nested form
+    cols = {"__x_first": ["v" + rng.choice(alphabet) for _ in range(n)], **cols}
+    frame = pl.DataFrame(cols, schema={k: pl.String for k in cols}).with_columns(
+        pl.Series("__x_num", [None if rng.random() < 0.5 else rng.randrange(100)
+                              for _ in range(n)], dtype=pl.UInt64))
+    names = [c for c in frame.columns if c.startswith("__x_")]
+    want = frame.select(json_object(names, {c: c[4:] for c in names}).alias("extra"))["extra"]
+    assert common.build_extra(frame).to_list() == want.to_list()
+    nested = frame.select([c for c in frame.columns if c != "__x_first"] + ["__x_first"])
+    want = nested.select(json_object(nested.columns, {c: c[4:] for c in nested.columns}))
+    assert common.build_extra(nested).to_list() == want.to_series().to_list()
+    nulls = frame.select("__x_all_null")
+    assert common.build_extra(nulls).to_list() == ["{}"] * n
+
+
+# --- netfilter: fields by token shape vs the per-key regexes ---------------------------
+
+_NF = [
+    "Sep  1 00:00:00 fw-0 kernel: [0.000000] [UFW BLOCK] IN=eth0 OUT= "
+    "MAC=de:1c:88:64:10:19:5e:e1:a4:3b:cf:f0:08:00 SRC=35.32.130.31 DST=129.200.240.74 LEN=60 "
+    "TOS=0x00 PREC=0x00 TTL=52 ID=0 DF PROTO=UDP SPT=1024 DPT=22 LEN=56 ",
+    "Sep 10 00:00:01 fw-1 kernel: [0.001000] IPTABLES-DROP: IN=eth0 OUT= "
+    "MAC=de:1c:88:64:10:19:5e:e1:a4:3b:cf:f0:08:00 SRC=127.230.241.167 DST=131.187.168.251 "
+    "LEN=60 TOS=0x00 PREC=0x00 TTL=52 ID=1 DF PROTO=TCP SPT=1025 DPT=80 WINDOW=1024 RES=0x00 "
+    "SYN URGP=0 ",
+    "Sep  2 03:04:05 gw kernel: IN=br0 OUT=eth1 PHYSIN=veth1 SRC=10.0.0.2 DST=8.8.8.8 LEN=84 "
+    "TOS=0x00 PREC=0x00 TTL=63 ID=4711 DF PROTO=ICMP TYPE=8 CODE=0 ID=77 SEQ=1 MARK=0x1",
+    "Sep  3 03:04:05 gw kernel: IN= OUT=eth1 SRC=10.0.0.2 DST=8.8.8.8 LEN=40 TOS=0x00 "
+    "PREC=0x00 TTL=64 ID=1 PROTO=TCP SPT=5 DPT=443 WINDOW=0 RES=0x00 ACK PSH URGP=0",
+    "Sep  3 03:04:06 gw kernel: IN= OUT=eth1 SRC=10.0.0.2 DST=8.8.8.8 LEN=40 TOS=0x00 "
+    "PREC=0x00 TTL=64 ID=1 PROTO=TCP SPT=5 DPT=443 WINDOW=0 RES=0x00 URGP=0 ",
+]
+
+
+def _mutations(lines: list[str], rng: random.Random) -> list[str]:
+    """Lines that must leave the fast path: odd whitespace, repeated or missing keys,
+    empty tokens, over-long interface names, a prefix holding IN=."""
+    out = []
+    for line in lines:
+        head, _, kv = line.partition("IN=")
+        tokens = ("IN=" + kv).split(" ")
+        i = rng.randrange(len(tokens))
+        pick = rng.randrange(11)
+        if pick == 0:
+            tokens.insert(i, "SRC=9.9.9.9")
+        elif pick == 1:
+            tokens[i] += "\tX"
+        elif pick == 2:
+            tokens[i] += "\u00a0Y"
+        elif pick == 3:
+            del tokens[i]
+        elif pick == 4:
+            tokens.insert(i, "")
+        elif pick == 5:
+            tokens[i] = "LEN=" + tokens[i]
+        elif pick == 6:
+            tokens[0] = "IN=" + "x" * rng.choice([27, 28, 40, 70])
+        elif pick == 7:
+            tokens[1] = "OUT=" + "y" * rng.choice([28, 29, 60])
+        elif pick == 8:
+            head = "LOGIN=1 " + head
+        else:  # a RES value _FLAGS_RE does not take: same shape, no flags
+            tokens = [("RES=" + rng.choice(["zz", "0x", "00", "0xAbG"])) if t.startswith("RES=")
+                      else t for t in tokens]
+        out.append(head + " ".join(tokens))
+    return out
+
+
+def _netfilter_lines(n: int = 3000) -> list[str]:
+    rng = random.Random(11)
+    lines = [rng.choice(_NF) for _ in range(n)]
+    lines[5:5] = _mutations(_NF * 60, rng)
+    return lines
+
+
+def _write(tmp_path, lines: list[str]) -> str:
+    path = tmp_path / "nf.log"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def _rows_and_rejects(case, path: str) -> tuple[list, list]:
+    report = case.load(path, format="netfilter", year=2024)
+    (f,) = report.files
+    assert f.status == "loaded", f.message
+    rows = case.sql("SELECT * EXCLUDE (evidence_id) FROM firewall_events "
+                    "WHERE evidence_id = ? ORDER BY line_no", [f.evidence_id]).rows()
+    rejects = case.sql("SELECT line_no, reason, raw FROM rejects WHERE evidence_id = ? "
+                       "ORDER BY line_no", [f.evidence_id]).rows()
+    return rows, rejects
+
+
+def test_netfilter_fields_fast_equals_careful(monkeypatch):
+    """Every field, per line, is what the per-key regexes give, for lines on and off the
+    fast path (the same frame with shapes switched off is the careful path)."""
+    from forensics.loaders.firewall import netfilter as nf
+
+    lines = _netfilter_lines()
+    rest = [line[line.find("IN="):] if "IN=" in line else None for line in lines]
+    frame = pl.DataFrame({"line_no": range(len(rest)), "__rest": rest},
+                         schema={"line_no": pl.Int64, "__rest": pl.String})
+    assert nf._shapes(frame["__rest"])  # the block has shapes: the fast path is in use
+    fast = nf.with_fields(frame)
+    assert 0 < fast.height
+    monkeypatch.setattr(nf, "_shapes", lambda kv: [])
+    careful = nf.with_fields(frame)
+    assert fast.columns == careful.columns
+    assert fast.rows() == careful.rows()
+
+
+def test_netfilter_load_fast_equals_careful(tmp_path, monkeypatch):
+    """A whole load, clean lines around damaged ones: the same rows and the same rejects
+    with their line numbers, with and without the fast path."""
+    import forensics
+    from forensics.loaders.firewall import netfilter as nf
+
+    lines = _netfilter_lines(2000)
+    lines[100] = "Sep  1 00:00:00 fw-0 kernel: IN=eth0 OUT= SRC=1.2.3.4"  # truncated
+    lines[200] = "Sep  1 00:00:00 fw-0 kernel: IN=eth0 OUT= SRC=1.2.3.999 DST=1.1.1.1 PROTO=UDP"
+    lines[300] = "not a syslog line IN=eth0 OUT= SRC=1.2.3.4 DST=1.1.1.1 PROTO=ICMP"
+    path = _write(tmp_path, lines)
+    with forensics.open_case(str(tmp_path / "fast.duckdb")) as case:
+        fast = _rows_and_rejects(case, path)
+    monkeypatch.setattr(nf, "_shapes", lambda kv: [])
+    with forensics.open_case(str(tmp_path / "careful.duckdb")) as case:
+        careful = _rows_and_rejects(case, path)
+    assert fast == careful
+    rejected = [r[0] for r in fast[1]]
+    assert {101, 201, 301} <= set(rejected)
+    assert len(fast[0]) + len(fast[1]) == len(lines)
+
+
+def test_syslog_fixed_layout_equals_header_regex():
+    """The fixed-layout RFC 3164 split gives the header regex's groups exactly, and lines
+    outside the layout (other wrappers, odd spacing, odd tags) still get the regex."""
+    from forensics.loaders.firewall import timeparse as tp
+
+    heads = ["Sep  1 00:00:00 fw-0 kernel: ", "Sep 10 23:59:59 fw-1 kernel[123]: ",
+             "Oct 01 01:02:03 h CRON[1]:  ", "Sep 1 00:00:00 fw kernel: ",
+             "Sep  1 00:00:00 fw kernel:", "Sep  1 00:00:00 fw kernel:x ",
+             "Sep  1 00:00:00  fw kernel: ", "Sep  1 00:00:00 fw tag[x]: ",
+             "Sep  1 00:00:00 fw\ttab: ", "Sep  1 00:00:00.123 fw kernel: ",
+             "<4>Sep  1 00:00:00 fw kernel: ", "Sep  1 0٣:00:00 fw kernel: ",
+             "Sep  1 00:00:00 hôst kernel: ", "Sep  1 00:00:00 " + "h" * 300 + " kernel: ",
+             "2024-09-01T00:00:00+02:00 fw kernel: ", "<13>1 2024-09-01T00:00:00Z fw app - - - ",
+             "Sep  1 00:00:00 fw a:b: ", "no header at all ", ""]
+    bodies = ["IN=eth0 OUT= SRC=1.2.3.4", "", " leading space", "ÄÖ IN=x"]
+    lines = [h + b for h in heads for b in bodies] * 3
+    frame = pl.DataFrame({"line_no": range(len(lines)), "line": lines},
+                         schema={"line_no": pl.Int64, "line": pl.String})
+    got, _ = tp.add_syslog(frame)
+    assert frame.select(pl.col("line").str.contains(tp._BSD_FIXED_RE)).to_series().sum() > 0
+    want = tp._syslog_careful(frame, "line")
+    assert got.columns == want.columns
+    assert got.rows() == want.rows()
+
+
+def test_split_utf8_matches_python():
+    """Bulk line splitting gives Python's decode().split("\\n"), and None (the careful
+    per-line decode) exactly when Python's strict decode fails."""
+    samples = [b"", b"a", b"a\n", b"\n", b"a\nb\n\nc", "é\n😀".encode(), b"\xff\n",
+               b"\xed\xa0\x80", b"\xc0\xaf", b"ok\n\xf0\x9f\x98", "a\u2028b\x85c\rd".encode()]
+    for data in samples:
+        try:
+            want = data.decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            want = None
+        got = common._split_utf8(data)
+        assert (got.to_list() if got is not None else None) == want, data
+
+
+def test_netfilter_lead_equals_regex():
+    """Uptime stamp and prefix by position give `_LEAD_RE`'s groups, odd stamps included."""
+    from forensics.loaders.firewall import netfilter as nf
+
+    before = ["[0.000000] [UFW BLOCK] ", "[  12.5] IPTABLES-DROP: ", "[1.2]", "[1.2]x ",
+              "[\t1.2] y ", "[1٣.2] z ", "[UFW BLOCK] ", "", "plain ", "[1.2]  two ",
+              "[ 1.2] é ", "ö [1.2] ", None]
+    frame = pl.DataFrame({"line_no": range(len(before) * 3), "__before": before * 3},
+                         schema={"line_no": pl.Int64, "__before": pl.String})
+    got = nf.with_lead(frame)["__lead"]
+    want = frame.select(pl.col("__before").str.extract_groups(nf._LEAD_RE))["__before"]
+    assert got.struct.unnest().rows() == want.struct.unnest().rows()
+
+
+def test_bsd_times_once_per_distinct_text(tmp_path):
+    """Parsing each distinct RFC 3164 time once gives the per-line values: the year from
+    the file's mtime (December lines in a January file go back a year), DST gaps NULL,
+    the earliest of an ambiguous hour, unparsable text NULL."""
+    import datetime as dt
+    import os
+    from types import SimpleNamespace
+
+    from forensics.loaders.firewall import timeparse as tp
+
+    path = tmp_path / "fw.log"
+    path.write_text("x\n")
+    jan = dt.datetime(2024, 1, 2, 12, tzinfo=dt.UTC).timestamp()
+    os.utime(path, (jan, jan))
+    texts = ["Dec 31 23:59:59", "Jan  1 00:00:01", "Mar 31 02:30:00", "Oct 27 02:30:00",
+             "Jan  2 13:00:00", "Jan  3 13:00:00", "Feb 30 00:00:00", "Sep  1 00:00:00.5",
+             None]
+    series = pl.Series("t", texts * 20, dtype=pl.String)
+    for year in (None, 2023):
+        ctx = SimpleNamespace(path=str(path),
+                              options=SimpleNamespace(year=year, tz="Europe/Berlin"))
+        frame = series.to_frame()
+        got = frame.select(tp.bsd_column_to_utc(ctx, series).alias("t"))["t"]
+        want = frame.select(tp.bsd_to_utc(ctx, pl.col("t")).alias("t"))["t"]
+        assert got.to_list() == want.to_list()
+        assert got.null_count() < got.len()
