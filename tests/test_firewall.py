@@ -383,6 +383,18 @@ def test_bad_netfilter(case, tmp_path):
     assert ev["header_lines"] == 1 and ev["blank_lines"] == 1
 
 
+def test_netfilter_prefix_with_non_ascii_text(case, tmp_path):
+    """A log prefix is operator text and may hold any character; the fields after it must
+    still be found (a byte offset used as a character offset once cut such lines wrong)."""
+    lines = [NF_GOOD.format(s=1).replace("[UFW BLOCK]", "[BLÖCK ✓ Ωmega]"),
+             NF_GOOD.format(s=2)]
+    f, rej = _bad_case(case, tmp_path, "nf-utf8.log", lines)
+    assert f.rows == 2 and rej == {}
+    row = _row(case, f.evidence_id, 1)
+    _check(row, in_interface="eth0", src_ip="10.0.0.1", dst_port=22)
+    assert "BLÖCK ✓ Ωmega" in row["message"] and row["rule"] == "[BLÖCK ✓ Ωmega]"
+
+
 def test_bad_pf_filterlog(case, tmp_path):
     good = ("Sep 28 10:38:09 pfSense filterlog: 53,,,1000000301,em0,match,block,in,4,0x0,,64,"
             "420,0,none,6,tcp,460,10.0.2.2,10.0.2.15,53742,22,420,PA,29633380,3617062173,"

@@ -274,11 +274,13 @@ class Netfilter:
         # over the whole line would be several times slower.
         # Each step is materialised: eager with_columns evaluates a repeated expression (a
         # struct's regex for every field read from it) once per use.
-        msg = pl.col("__msg")
-        frame = frame.with_columns(msg.str.find("IN=", literal=True).alias("__pos"))
-        pos = pl.col("__pos")
-        frame = frame.with_columns(msg.str.slice(0, pos).alias("__before"),
-                                   msg.str.slice(pos).alias("__rest"))
+        # Split at the first IN= (not find + slice: str.find counts bytes, str.slice
+        # characters, so a log prefix with non-ASCII text would be cut in the wrong place).
+        at_in = pl.col("__msg").str.splitn("IN=", 2)
+        frame = frame.with_columns(at_in.alias("__pos"))
+        after = pl.col("__pos").struct.field("field_1")
+        frame = frame.with_columns(pl.col("__pos").struct.field("field_0").alias("__before"),
+                                   pl.concat_str(pl.lit("IN="), after).alias("__rest"))
         frame = with_lead(with_fields(frame))
         lead = pl.col("__lead").struct.field
         frame = frame.with_columns(pl.struct(
