@@ -37,6 +37,7 @@ from forensics.loaders.reading import Block, iter_blocks
 LINE = "line_no"
 BOM = b"\xef\xbb\xbf"
 _MERGE_LIMIT = 256 << 20  # stop joining odd-quote blocks past this: a stray quote, not a field
+ARROW_BLOCK = 4 << 20  # pyarrow's parallel chunk size within one block
 
 
 class UnusableFile(ValueError):
@@ -108,6 +109,7 @@ def read_records(ctx: LoadContext, null_tokens: tuple[str, ...] = ()) -> tuple[
 
     def gen() -> Iterator[Records]:
         continuation = 0
+        cuts = [False, True]  # pyarrow's chunking: cheap, then quote-aware (_arrow_table)
         pending: Block | None = rest
         stream = iter(blocks)
         while pending is not None:
@@ -126,7 +128,7 @@ def read_records(ctx: LoadContext, null_tokens: tuple[str, ...] = ()) -> tuple[
             block = _damaged_tail(ctx, block)
             if block is None:
                 continue
-            recs, cont = _parse_block(ctx, header, block)
+            recs, cont = _parse_block(ctx, header, block, cuts)
             continuation += cont
             if recs is not None and recs.frame.height:
                 yield Records(_nulls(recs.frame, header, null_tokens), recs.raw)
@@ -152,38 +154,60 @@ def _lines(data: bytes) -> list[bytes]:
     return data.split(b"\n")
 
 
-def _parse_block(ctx: LoadContext, header: list[str], block: Block) -> tuple[Records | None, int]:
+def _parse_block(ctx: LoadContext, header: list[str], block: Block, cuts: list[bool]
+                 ) -> tuple[Records | None, int]:
     """(records, continuation lines) for one block; fast path first."""
     if block.n_lines == 1 and block.data.strip(b" \t\r") == b"":
         ctx.blank_lines += 1
         return None, 0
-    fast = _fast(ctx, header, block)
+    fast = _fast(ctx, header, block, cuts)
     if fast is not None:
         return fast
     return _careful(ctx, header, block)
 
 
-def _fast(ctx: LoadContext, header: list[str], block: Block) -> tuple[Records, int] | None:
-    ragged: list[int] = []
+def _arrow_table(header: list[str], data: bytes, cuts: list[bool]) -> pa.Table | None:
+    """The block as text columns, or None when pyarrow finds fault with it (a ragged row,
+    invalid UTF-8, an unterminated quote).
 
-    def on_invalid(row: object) -> str:
-        ragged.append(1)
-        return "skip"
+    pyarrow cuts its input into chunks it parses in parallel. Cutting at any newline is a
+    third cheaper than cutting only outside quotes (`newlines_in_values`), and a cut inside
+    a quoted field is not silent: the parser ends that chunk out of step with the cut and
+    pyarrow raises. So the cheap cut is tried first, and any failure is retried with the
+    quote-aware cut, which is what decides; where both succeed they parse the same records.
+    `cuts` is the file's order of tries: once the cheap cut has failed where the careful one
+    worked (the file has quoted newlines), the careful one is used alone.
+    """
+    for newlines in tuple(cuts):
+        ragged: list[int] = []
 
-    try:
-        table = pacsv.read_csv(
-            pa.py_buffer(block.data),
-            read_options=pacsv.ReadOptions(column_names=header, block_size=4 << 20),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True,
-                                             invalid_row_handler=on_invalid,
-                                             ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in header}, strings_can_be_null=False,
-                quoted_strings_can_be_null=False),
-        )
-    except (pa.ArrowInvalid, pa.ArrowException):
-        return None
-    if ragged:
+        def on_invalid(row: object, ragged: list[int] = ragged) -> str:
+            ragged.append(1)
+            return "skip"
+
+        try:
+            table = pacsv.read_csv(
+                pa.py_buffer(data),
+                read_options=pacsv.ReadOptions(column_names=header, block_size=ARROW_BLOCK),
+                parse_options=pacsv.ParseOptions(newlines_in_values=newlines,
+                                                 invalid_row_handler=on_invalid,
+                                                 ignore_empty_lines=False),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: pa.string() for c in header}, strings_can_be_null=False,
+                    quoted_strings_can_be_null=False),
+            )
+        except (pa.ArrowInvalid, pa.ArrowException):
+            continue
+        if newlines and len(cuts) > 1:
+            cuts.remove(False)
+        return None if ragged else table
+    return None
+
+
+def _fast(ctx: LoadContext, header: list[str], block: Block, cuts: list[bool]
+          ) -> tuple[Records, int] | None:
+    table = _arrow_table(header, block.data, cuts)
+    if table is None:
         return None
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
