@@ -62,7 +62,7 @@ class Rows:
         self.ctx = ctx
         self.raw = raw
         self.exprs: dict[str, pl.Expr] = {}
-        self.failures: list[pl.Expr] = []
+        self.failures: list[tuple[pl.Expr, pl.Expr]] = []  # (row failed, the reason)
         self.consumed: set[str] = set()
         self._lower = {c.lower(): c for c in raw.columns}
 
@@ -175,8 +175,8 @@ class Rows:
         self.consumed.update(cols)
 
     def fail(self, bad: pl.Expr, message: str, shown: pl.Expr) -> None:
-        self.failures.append(pl.when(bad).then(
-            pl.format(message, shown.cast(pl.String).str.slice(0, 120))))
+        self.failures.append((bad, pl.when(bad).then(
+            pl.format(message, shown.cast(pl.String).str.slice(0, 120)))))
 
     # -- the end -----------------------------------------------------------------------
 
@@ -194,14 +194,17 @@ class Rows:
             exprs.append(self.exprs["tags"].alias("tags"))
         self.raw = self.raw.with_columns(entries(self.raw, native).alias("__extra"))
         exprs.append(pl.col("__extra").alias("extra"))
-        reason = pl.coalesce(self.failures) if self.failures else pl.lit(None, pl.String)
-        typed = self.raw.select(*exprs, reason.alias("__reason"))
-        bad = typed.filter(pl.col("__reason").is_not_null())
-        for line_no, why in bad.select(LINE, "__reason").iter_rows():
-            self.ctx.reject(line_no, why, raw_line(line_no))
-        if bad.height:
-            typed = typed.filter(pl.col("__reason").is_null())
-        return typed.drop("__reason")
+        # Which rows failed is a cheap boolean; the reasons are formatted for those rows only.
+        failed = (pl.any_horizontal(bad for bad, _ in self.failures).fill_null(False)
+                  if self.failures else pl.lit(False))
+        typed = self.raw.select(*exprs, failed.alias("__failed"))
+        if typed["__failed"].any():
+            why = self.raw.filter(typed["__failed"]).select(
+                pl.col(LINE), pl.coalesce(reason for _, reason in self.failures).alias("why"))
+            for line_no, reason in why.iter_rows():
+                self.ctx.reject(line_no, reason, raw_line(line_no))
+            typed = typed.filter(~pl.col("__failed"))
+        return typed.drop("__failed")
 
     def finish(self, raw_line: Callable[[int], bytes], table: str = "billing_items") -> None:
         """Reject rows that failed a conversion, insert the rest with `extra`."""
