@@ -128,10 +128,10 @@ def read_records(ctx: LoadContext, null_tokens: tuple[str, ...] = ()) -> tuple[
             block = _damaged_tail(ctx, block)
             if block is None:
                 continue
-            recs, cont = _parse_block(ctx, header, block, cuts)
+            recs, cont = _parse_block(ctx, header, block, cuts, null_tokens)
             continuation += cont
             if recs is not None and recs.frame.height:
-                yield Records(_nulls(recs.frame, header, null_tokens), recs.raw)
+                yield recs
         if continuation:
             ctx.lines_read -= continuation
             ctx.note(f"{continuation} continuation lines belong to records with quoted "
@@ -154,19 +154,22 @@ def _lines(data: bytes) -> list[bytes]:
     return data.split(b"\n")
 
 
-def _parse_block(ctx: LoadContext, header: list[str], block: Block, cuts: list[bool]
-                 ) -> tuple[Records | None, int]:
-    """(records, continuation lines) for one block; fast path first."""
+def _parse_block(ctx: LoadContext, header: list[str], block: Block, cuts: list[bool],
+                 tokens: tuple[str, ...]) -> tuple[Records | None, int]:
+    """(records, continuation lines) for one block; fast path first. Empty fields and
+    `tokens` are nulls in the records."""
     if block.n_lines == 1 and block.data.strip(b" \t\r") == b"":
         ctx.blank_lines += 1
         return None, 0
-    fast = _fast(ctx, header, block, cuts)
+    fast = _fast(ctx, header, block, cuts, tokens)
     if fast is not None:
         return fast
-    return _careful(ctx, header, block)
+    recs, cont = _careful(ctx, header, block)
+    return (Records(_nulls(recs.frame, header, tokens), recs.raw) if recs else None), cont
 
 
-def _arrow_table(header: list[str], data: bytes, cuts: list[bool]) -> pa.Table | None:
+def _arrow_table(header: list[str], data: bytes, cuts: list[bool],
+                 nulls: tuple[str, ...] | None) -> pa.Table | None:
     """The block as text columns, or None when pyarrow finds fault with it (a ragged row,
     invalid UTF-8, an unterminated quote).
 
@@ -180,6 +183,7 @@ def _arrow_table(header: list[str], data: bytes, cuts: list[bool]) -> pa.Table |
 
     pyarrow's UTF-8 check of every string is a tenth of the parse; ASCII text (the usual
     export) is valid UTF-8, and `bytes.isascii` says so for the whole block at memory speed.
+    `nulls`: the field values pyarrow makes null (quoted or not), or None for none at all.
     """
     check_utf8 = not data.isascii()
     for newlines in tuple(cuts):
@@ -197,8 +201,10 @@ def _arrow_table(header: list[str], data: bytes, cuts: list[bool]) -> pa.Table |
                                                  invalid_row_handler=on_invalid,
                                                  ignore_empty_lines=False),
                 convert_options=pacsv.ConvertOptions(
-                    column_types={c: pa.string() for c in header}, strings_can_be_null=False,
-                    quoted_strings_can_be_null=False, check_utf8=check_utf8),
+                    column_types={c: pa.string() for c in header},
+                    strings_can_be_null=nulls is not None,
+                    quoted_strings_can_be_null=nulls is not None,
+                    null_values=list(nulls or ()), check_utf8=check_utf8),
             )
         except (pa.ArrowInvalid, pa.ArrowException):
             continue
@@ -208,9 +214,9 @@ def _arrow_table(header: list[str], data: bytes, cuts: list[bool]) -> pa.Table |
     return None
 
 
-def _fast(ctx: LoadContext, header: list[str], block: Block, cuts: list[bool]
-          ) -> tuple[Records, int] | None:
-    table = _arrow_table(header, block.data, cuts)
+def _fast(ctx: LoadContext, header: list[str], block: Block, cuts: list[bool],
+          tokens: tuple[str, ...]) -> tuple[Records, int] | None:
+    table = _arrow_table(header, block.data, cuts, ("", *tokens))
     if table is None:
         return None
     frame = pl.from_arrow(table, rechunk=False)  # pyarrow's chunks as they are: no copy
@@ -237,17 +243,43 @@ def _fast(ctx: LoadContext, header: list[str], block: Block, cuts: list[bool]
             lines.extend(_lines(block.data))
         return lines[line_no - block.first_line]
 
-    # Rows with no value at all: a blank line, or a record of empty fields.
-    empty = frame.select(pl.all_horizontal(pl.col(c) == "" for c in header)).to_series()
-    if empty.any():
-        for line_no in frame.filter(empty)[LINE].to_list():
-            text = raw(line_no)
-            if text.strip(b" \t\r") == b"":
+    # Rows with no value at all: a blank line, or a record of empty fields. Only rows that
+    # are all null can be one; their lines are read again without nulls to tell a record of
+    # empty fields (rejected) from one of null tokens (a row of nulls, as it always was).
+    nothing = frame.select(pl.all_horizontal(pl.col(c).is_null() for c in header)).to_series()
+    if nothing.any():
+        numbers = frame.filter(nothing)[LINE].to_list()
+        blank = [raw(n).strip(b" \t\r") == b"" for n in numbers]  # pyarrow: a row of ""
+        texts = [raw(n) for n, b in zip(numbers, blank, strict=True) if not b]
+        empty_texts = iter(_all_empty(header, texts, cuts))
+        empty = [True if b else next(empty_texts) for b in blank]
+        for line_no, b, e in zip(numbers, blank, empty, strict=True):
+            if b:
                 ctx.blank_lines += 1
-            else:
-                ctx.reject(line_no, "record has no values (every field is empty)", text)
-        frame = frame.filter(~empty)
+            elif e:
+                ctx.reject(line_no, "record has no values (every field is empty)", raw(line_no))
+        if any(empty):
+            dropped = [n for n, e in zip(numbers, empty, strict=True) if e]
+            frame = frame.filter(~pl.col(LINE).is_in(pl.Series(dropped, dtype=pl.Int64)
+                                                       .implode()))
     return Records(frame, raw), cont
+
+
+def _all_empty(header: list[str], lines: list[bytes], cuts: list[bool]) -> list[bool]:
+    """For each line (a whole record that parsed to all nulls): are all its fields empty?
+
+    Parsed again the way the block was, without nulls; together when that gives one record
+    per line, else one line at a time.
+    """
+    if not lines:
+        return []
+    table = _arrow_table(header, b"\n".join(lines), cuts, None)
+    if table is None or table.num_rows != len(lines):
+        return [_all_empty(header, [line], cuts)[0] if len(lines) > 1 else False
+                for line in lines]
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.select(pl.all_horizontal(pl.col(c) == "" for c in header)).to_series().to_list()
 
 
 class _Feed:
