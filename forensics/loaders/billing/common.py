@@ -1,10 +1,10 @@
 """What every billing CSV format shares: header-based sniffing and the load loop.
 
 The load is a pipeline: a thread reads, parses and converts the next blocks (`prefetch`)
-while DuckDB writes the converted rows, a few blocks per INSERT statement. DuckDB pays per
-statement (row groups are flushed per INSERT), but holds a streamed statement's input
-until it ends, so statements of about STREAM_ROWS rows keep both the time and the peak
-memory down.
+while DuckDB writes the converted rows, a few blocks per INSERT statement. DuckDB holds a
+streamed statement's input until it ends: on a 1M-row FOCUS file (700-byte rows) one
+statement peaked at 1.9 GB RSS, 250k-row statements at 1.3 GB, 50k-row ones at 0.75 GB,
+with the same CPU time and the same row groups on disk.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from forensics.loaders.billing.csvread import head_columns, read_records
 from forensics.loaders.reading import prefetch
 
 TABLE = "billing_items"
-STREAM_ROWS = 250_000
+STREAM_ROWS = 50_000
 
 MONEY_NOTE = ("money and quantities are DECIMAL(38,10), parsed exactly from the text "
               "(scientific notation included); digits past the 10th decimal place are "
