@@ -5,11 +5,13 @@ now and then a quoted field holding a newline (descriptions, JSON tags). Every r
 keep the physical line its record starts on, so the reader works a block of whole lines
 at a time (`iter_blocks`) and:
 
-- fast path: pyarrow's multi-threaded CSV parser takes the whole block as text columns.
-  When no row was ragged, a record's start line is the block's first line plus the lines
-  used by the records before it (1 + the newlines inside its quoted fields), so quoted
-  newlines cost one vectorised count, not a Python loop. A block whose quote count is odd
-  ends inside a quoted field and is joined to the next one before parsing.
+- fast path: pyarrow's multi-threaded CSV parser takes the whole block as text columns,
+  empty fields and null tokens already null (`_arrow_table`: cheap chunk cuts first, the
+  UTF-8 check only for non-ASCII blocks). When no row was ragged, a record's start line is
+  the block's first line plus the lines used by the records before it (1 + the newlines
+  inside its quoted fields), so quoted newlines cost one vectorised count, not a Python
+  loop. A block whose quote count is odd ends inside a quoted field and is joined to the
+  next one before parsing.
 - careful path, only for a block the bulk parse found fault with (a ragged row, invalid
   UTF-8, an unterminated quote, a row with no values): Python's `csv` module reads it
   record by record, so each bad line becomes a reject with its number and reason and the
