@@ -736,13 +736,9 @@ def test_times_exact_and_zoned():
 
 def test_quoted_newlines_across_block_boundaries(case, tmp_path, monkeypatch):
     """Tiny blocks: records with quoted newlines are cut by block edges and must be joined."""
-    import functools
-
     from forensics.loaders.billing import csvread
-    from forensics.loaders.reading import iter_blocks
 
-    monkeypatch.setattr(csvread, "iter_blocks", functools.partial(iter_blocks,
-                                                                  block_bytes=200))
+    monkeypatch.setattr(csvread, "BLOCK_BYTES", 200)
     rows = []
     expected = []
     line = 2

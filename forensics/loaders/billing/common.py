@@ -1,10 +1,25 @@
-"""What every billing CSV format shares: header-based sniffing and the load loop."""
+"""What every billing CSV format shares: header-based sniffing and the load loop.
+
+The load is a pipeline: a thread reads, parses and converts the next blocks (`prefetch`)
+while DuckDB writes the converted rows, a few blocks per INSERT statement. DuckDB holds a
+streamed statement's input until it ends: on a 1M-row FOCUS file (700-byte rows) one
+statement peaked at 1.9 GB RSS, 250k-row statements at 1.3 GB, 50k-row ones at 0.75 GB,
+with the same CPU time and the same row groups on disk.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+
+import polars as pl
 
 from forensics.loaders.base import LoadContext
 from forensics.loaders.billing.convert import Rows
 from forensics.loaders.billing.csvread import head_columns, read_records
+from forensics.loaders.reading import prefetch
+
+TABLE = "billing_items"
+STREAM_ROWS = 50_000
 
 MONEY_NOTE = ("money and quantities are DECIMAL(38,10), parsed exactly from the text "
               "(scientific notation included); digits past the 10th decimal place are "
@@ -39,10 +54,42 @@ class CsvBilling:
         if header:
             self.notes(ctx, header)
             ctx.note(MONEY_NOTE)
-        for rec in records:
-            rows = Rows(ctx, rec.frame)
-            self.build(rows)
-            rows.finish(rec.raw)
+
+        def typed() -> Iterator[pl.DataFrame]:
+            for rec in records:
+                rows = Rows(ctx, rec.frame)
+                self.build(rows)
+                frame = rows.typed(rec.raw)
+                if frame.height:
+                    yield frame
+
+        store(ctx, prefetch(typed()))
+
+
+def store(ctx: LoadContext, frames: Iterator[pl.DataFrame]) -> None:
+    """Insert converted frames as streamed statements of about STREAM_ROWS rows each.
+
+    Frames of one file share their columns; a frame whose column types differ from the
+    statement's first frame (a block that only had nulls in a column) starts a new one.
+    """
+    pending: pl.DataFrame | None = next(frames, None)
+    while pending is not None:
+        first: pl.DataFrame = pending
+        pending = None
+
+        def statement(first: pl.DataFrame = first) -> Iterator[pl.DataFrame]:
+            nonlocal pending
+            rows = first.height
+            yield first
+            for frame in frames:
+                if frame.schema != first.schema or rows >= STREAM_ROWS:
+                    pending = frame
+                    return
+                rows += frame.height
+                yield frame
+
+        ctx.insert_stream(TABLE, statement())
+        ctx.flush_rejects()
 
 
 def lower_set(columns: set[str]) -> set[str]:

@@ -5,11 +5,13 @@ now and then a quoted field holding a newline (descriptions, JSON tags). Every r
 keep the physical line its record starts on, so the reader works a block of whole lines
 at a time (`iter_blocks`) and:
 
-- fast path: pyarrow's multi-threaded CSV parser takes the whole block as text columns.
-  When no row was ragged, a record's start line is the block's first line plus the lines
-  used by the records before it (1 + the newlines inside its quoted fields), so quoted
-  newlines cost one vectorised count, not a Python loop. A block whose quote count is odd
-  ends inside a quoted field and is joined to the next one before parsing.
+- fast path: pyarrow's multi-threaded CSV parser takes the whole block as text columns,
+  empty fields and null tokens already null (`_arrow_table`: cheap chunk cuts first, the
+  UTF-8 check only for non-ASCII blocks). When no row was ragged, a record's start line is
+  the block's first line plus the lines used by the records before it (1 + the newlines
+  inside its quoted fields), so quoted newlines cost one vectorised count, not a Python
+  loop. A block whose quote count is odd ends inside a quoted field and is joined to the
+  next one before parsing.
 - careful path, only for a block the bulk parse found fault with (a ragged row, invalid
   UTF-8, an unterminated quote, a row with no values): Python's `csv` module reads it
   record by record, so each bad line becomes a reject with its number and reason and the
@@ -37,6 +39,11 @@ from forensics.loaders.reading import Block, iter_blocks
 LINE = "line_no"
 BOM = b"\xef\xbb\xbf"
 _MERGE_LIMIT = 256 << 20  # stop joining odd-quote blocks past this: a stray quote, not a field
+ARROW_BLOCK = 4 << 20  # pyarrow's parallel chunk size within one block
+# Blocks smaller than reading's 32 MiB: a ~700-byte FOCUS row is a dozen polars and pyarrow
+# copies while it is converted, and the loader keeps a few blocks in flight (prefetch), so
+# 8 MiB blocks take a 1M-row load's peak memory down by a few hundred MB at no cost in time.
+BLOCK_BYTES = 8 << 20
 
 
 class UnusableFile(ValueError):
@@ -86,7 +93,7 @@ def read_records(ctx: LoadContext, null_tokens: tuple[str, ...] = ()) -> tuple[
 
     Empty fields (and `null_tokens`, such as FOCUS's literal NULL) become nulls.
     """
-    blocks = iter_blocks(ctx.path)
+    blocks = iter_blocks(ctx.path, BLOCK_BYTES)
     first = next(blocks, None)
     if first is None:
         return [], iter(())
@@ -108,6 +115,7 @@ def read_records(ctx: LoadContext, null_tokens: tuple[str, ...] = ()) -> tuple[
 
     def gen() -> Iterator[Records]:
         continuation = 0
+        cuts = [False, True]  # pyarrow's chunking: cheap, then quote-aware (_arrow_table)
         pending: Block | None = rest
         stream = iter(blocks)
         while pending is not None:
@@ -126,10 +134,10 @@ def read_records(ctx: LoadContext, null_tokens: tuple[str, ...] = ()) -> tuple[
             block = _damaged_tail(ctx, block)
             if block is None:
                 continue
-            recs, cont = _parse_block(ctx, header, block)
+            recs, cont = _parse_block(ctx, header, block, cuts, null_tokens)
             continuation += cont
             if recs is not None and recs.frame.height:
-                yield Records(_nulls(recs.frame, header, null_tokens), recs.raw)
+                yield recs
         if continuation:
             ctx.lines_read -= continuation
             ctx.note(f"{continuation} continuation lines belong to records with quoted "
@@ -152,40 +160,72 @@ def _lines(data: bytes) -> list[bytes]:
     return data.split(b"\n")
 
 
-def _parse_block(ctx: LoadContext, header: list[str], block: Block) -> tuple[Records | None, int]:
-    """(records, continuation lines) for one block; fast path first."""
+def _parse_block(ctx: LoadContext, header: list[str], block: Block, cuts: list[bool],
+                 tokens: tuple[str, ...]) -> tuple[Records | None, int]:
+    """(records, continuation lines) for one block; fast path first. Empty fields and
+    `tokens` are nulls in the records."""
     if block.n_lines == 1 and block.data.strip(b" \t\r") == b"":
         ctx.blank_lines += 1
         return None, 0
-    fast = _fast(ctx, header, block)
+    fast = _fast(ctx, header, block, cuts, tokens)
     if fast is not None:
         return fast
-    return _careful(ctx, header, block)
+    recs, cont = _careful(ctx, header, block)
+    return (Records(_nulls(recs.frame, header, tokens), recs.raw) if recs else None), cont
 
 
-def _fast(ctx: LoadContext, header: list[str], block: Block) -> tuple[Records, int] | None:
-    ragged: list[int] = []
+def _arrow_table(header: list[str], data: bytes, cuts: list[bool],
+                 nulls: tuple[str, ...] | None) -> pa.Table | None:
+    """The block as text columns, or None when pyarrow finds fault with it (a ragged row,
+    invalid UTF-8, an unterminated quote).
 
-    def on_invalid(row: object) -> str:
-        ragged.append(1)
-        return "skip"
+    pyarrow cuts its input into chunks it parses in parallel. Cutting at any newline is a
+    third cheaper than cutting only outside quotes (`newlines_in_values`), and a cut inside
+    a quoted field is not silent: the parser ends that chunk out of step with the cut and
+    pyarrow raises. So the cheap cut is tried first, and any failure is retried with the
+    quote-aware cut, which is what decides; where both succeed they parse the same records.
+    `cuts` is the file's order of tries: once the cheap cut has failed where the careful one
+    worked (the file has quoted newlines), the careful one is used alone.
 
-    try:
-        table = pacsv.read_csv(
-            pa.py_buffer(block.data),
-            read_options=pacsv.ReadOptions(column_names=header, block_size=4 << 20),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True,
-                                             invalid_row_handler=on_invalid,
-                                             ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in header}, strings_can_be_null=False,
-                quoted_strings_can_be_null=False),
-        )
-    except (pa.ArrowInvalid, pa.ArrowException):
+    pyarrow's UTF-8 check of every string is a tenth of the parse; ASCII text (the usual
+    export) is valid UTF-8, and `bytes.isascii` says so for the whole block at memory speed.
+    `nulls`: the field values pyarrow makes null (quoted or not), or None for none at all.
+    """
+    check_utf8 = not data.isascii()
+    for newlines in tuple(cuts):
+        ragged: list[int] = []
+
+        def on_invalid(row: object, ragged: list[int] = ragged) -> str:
+            ragged.append(1)
+            return "skip"
+
+        try:
+            table = pacsv.read_csv(
+                pa.py_buffer(data),
+                read_options=pacsv.ReadOptions(column_names=header, block_size=ARROW_BLOCK),
+                parse_options=pacsv.ParseOptions(newlines_in_values=newlines,
+                                                 invalid_row_handler=on_invalid,
+                                                 ignore_empty_lines=False),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: pa.string() for c in header},
+                    strings_can_be_null=nulls is not None,
+                    quoted_strings_can_be_null=nulls is not None,
+                    null_values=list(nulls or ()), check_utf8=check_utf8),
+            )
+        except (pa.ArrowInvalid, pa.ArrowException):
+            continue
+        if newlines and len(cuts) > 1:
+            cuts.remove(False)
+        return None if ragged else table
+    return None
+
+
+def _fast(ctx: LoadContext, header: list[str], block: Block, cuts: list[bool],
+          tokens: tuple[str, ...]) -> tuple[Records, int] | None:
+    table = _arrow_table(header, block.data, cuts, ("", *tokens))
+    if table is None:
         return None
-    if ragged:
-        return None
-    frame = pl.from_arrow(table)
+    frame = pl.from_arrow(table, rechunk=False)  # pyarrow's chunks as they are: no copy
     assert isinstance(frame, pl.DataFrame)
     if frame.height == block.n_lines:
         frame = frame.with_columns(
@@ -209,17 +249,43 @@ def _fast(ctx: LoadContext, header: list[str], block: Block) -> tuple[Records, i
             lines.extend(_lines(block.data))
         return lines[line_no - block.first_line]
 
-    # Rows with no value at all: a blank line, or a record of empty fields.
-    empty = frame.select(pl.all_horizontal(pl.col(c) == "" for c in header)).to_series()
-    if empty.any():
-        for line_no in frame.filter(empty)[LINE].to_list():
-            text = raw(line_no)
-            if text.strip(b" \t\r") == b"":
+    # Rows with no value at all: a blank line, or a record of empty fields. Only rows that
+    # are all null can be one; their lines are read again without nulls to tell a record of
+    # empty fields (rejected) from one of null tokens (a row of nulls, as it always was).
+    nothing = frame.select(pl.all_horizontal(pl.col(c).is_null() for c in header)).to_series()
+    if nothing.any():
+        numbers = frame.filter(nothing)[LINE].to_list()
+        blank = [raw(n).strip(b" \t\r") == b"" for n in numbers]  # pyarrow: a row of ""
+        texts = [raw(n) for n, b in zip(numbers, blank, strict=True) if not b]
+        empty_texts = iter(_all_empty(header, texts, cuts))
+        empty = [True if b else next(empty_texts) for b in blank]
+        for line_no, b, e in zip(numbers, blank, empty, strict=True):
+            if b:
                 ctx.blank_lines += 1
-            else:
-                ctx.reject(line_no, "record has no values (every field is empty)", text)
-        frame = frame.filter(~empty)
+            elif e:
+                ctx.reject(line_no, "record has no values (every field is empty)", raw(line_no))
+        if any(empty):
+            dropped = [n for n, e in zip(numbers, empty, strict=True) if e]
+            frame = frame.filter(~pl.col(LINE).is_in(pl.Series(dropped, dtype=pl.Int64)
+                                                       .implode()))
     return Records(frame, raw), cont
+
+
+def _all_empty(header: list[str], lines: list[bytes], cuts: list[bool]) -> list[bool]:
+    """For each line (a whole record that parsed to all nulls): are all its fields empty?
+
+    Parsed again the way the block was, without nulls; together when that gives one record
+    per line, else one line at a time.
+    """
+    if not lines:
+        return []
+    table = _arrow_table(header, b"\n".join(lines), cuts, None)
+    if table is None or table.num_rows != len(lines):
+        return [_all_empty(header, [line], cuts)[0] if len(lines) > 1 else False
+                for line in lines]
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.select(pl.all_horizontal(pl.col(c) == "" for c in header)).to_series().to_list()
 
 
 class _Feed:
