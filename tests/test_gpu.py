@@ -695,3 +695,24 @@ def test_prometheus_text_plain_pivot_matches_general(case, monkeypatch, name):
     finally:
         other.close()
     assert fast == general
+
+
+def test_query_gpu_csv_extra_values_that_look_like_null(case, tmp_path):
+    # `:nullx` once made `{"pci.bus_id":":nullx"}` invalid JSON (the member-stripping regex
+    # took the value for a `"key":null` member) and failed the whole file
+    text = ("timestamp, index, pci.bus_id, pstate\n"
+            "2024/03/01 10:00:00.000, 0, :nullx, P0\n"
+            "2024/03/01 10:00:01.000, 0, :null, [N/A]\n"
+            '2024/03/01 10:00:02.000, 0, x":null}, ":null\n'
+            "\n"
+            "2024/03/01 10:00:03.000, 0, 00000000:00:09.0, P8\n")
+    res = case.load(write(tmp_path, "nullish.csv", text)).files[0]
+    assert (res.status, res.rows, res.rejects) == ("loaded", 4, 0), res.message
+    ev = assert_counts(case, res.evidence_id)
+    assert (ev["lines_read"], ev["header_lines"], ev["blank_lines"]) == (6, 1, 1)
+    stored = case.sql("SELECT line_no, extra::VARCHAR AS e FROM gpu_samples "
+                      "WHERE evidence_id = ? ORDER BY line_no", [res.evidence_id]).rows()
+    assert stored == [(2, '{"pci.bus_id":":nullx","pstate":"P0"}'),
+                      (3, '{"pci.bus_id":":null"}'),
+                      (4, '{"pci.bus_id":"x\\":null}","pstate":"\\":null"}'),
+                      (6, '{"pci.bus_id":"00000000:00:09.0","pstate":"P8"}')]
