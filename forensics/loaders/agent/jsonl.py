@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from forensics.loaders.agent.common import ENTRY, INT32_MAX, INT32_MIN, OUTPUT_CAP
-from forensics.loaders.agent.exact import exact_extra, lone_surrogate, needs_care
+from forensics.loaders.agent.exact import exact_rows, lone_surrogate
 from forensics.loaders.base import LoadContext, json_object_lines
 from forensics.loaders.base import count_blank as _count_blank
 from forensics.loaders.base import damaged_tail as _damaged_tail
@@ -127,13 +127,12 @@ class AgentJsonl:
 def _read_run_bulk(ctx: LoadContext, run: Run) -> pl.DataFrame | None:
     """The run read in bulk with line numbers, or None unless every line came through
     exactly (see `exact`: what polars would alter sends the run to the careful path)."""
-    if (b"\r" in run.data or has_long_line(run.data, ctx.options.max_line_bytes)
-            or needs_care(run.data)):
+    if b"\r" in run.data or has_long_line(run.data, ctx.options.max_line_bytes):
         return None
     frame = _read_bulk(run.data)
     if frame is None or frame.height != run.n_lines:
         return None
-    frame = exact_extra(frame, run.data)
+    frame = exact_rows(frame, run.data)
     if frame is None:
         return None
     return frame.with_columns(
