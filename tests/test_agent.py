@@ -607,17 +607,19 @@ def test_jsonl_lines_polars_would_alter_are_rejected(case, tmp_path, monkeypatch
              head + ',"extra":"{}"}',                              # a string, not an object
              head + ',"extra":"{oops"}',
              head + ',"\\u0065xtra":"{\\"a\\": 1}"}',              # the name spelled escaped
-             head + ',"command":"\\ud83d\\ude00"}']                # a pair is a character
+             head + ',"command":"\\ud83d\\ude00"}',                # a pair is a character
+             head + ',"\\ud800":"x","extra":{"\\udc00k":1}}']     # in names too
     path = tmp_path / "alter.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    res = load_ok(case, path, rows=2, rejects=6)
+    res = load_ok(case, path, rows=2, rejects=7)
     lone = ("field {}: holds a lone UTF-16 surrogate escape (\\ud800 to \\udfff alone), "
             "which is no character: it cannot be stored as text")
     rejects = rejects_of(case, res.evidence_id)
     assert rejects == {2: lone.format("extra"), 3: lone.format("command"),
                        4: lone.format("command"), 5: "field extra: a JSON str, not an object",
                        6: "field extra: a JSON str, not an object",
-                       7: "field extra: a JSON str, not an object"}
+                       7: "field extra: a JSON str, not an object",
+                       9: lone.format("\\ud800")}
     assert case.rejects()["raw"].to_list()[:1] == [lines[1]]
     assert row_at(case, res.evidence_id, 1)["command"] == "ok"
     assert row_at(case, res.evidence_id, 8)["command"] == "😀"

@@ -31,7 +31,8 @@ _ESCAPE_AFTER_EXTRA = r'"extra"[^\\]*\\'
 
 
 def lone_surrogate(obj: dict[str, Any]) -> str | None:
-    """The top-level field of `obj` (a decoded line) holding a lone surrogate, or None."""
+    """The name of the top-level field of `obj` (a decoded line) holding a lone surrogate
+    (in its name, its value or anything nested in it), or None."""
 
     def bad(value: Any) -> bool:
         if isinstance(value, str):
@@ -44,7 +45,8 @@ def lone_surrogate(obj: dict[str, Any]) -> str | None:
 
     for key, value in obj.items():
         if _has_surrogate(key) or bad(value):
-            return key
+            # the name itself may hold the surrogate: shown as its escape, it is text
+            return key[:80].encode("utf-8", "backslashreplace").decode("utf-8")
     return None
 
 
