@@ -197,8 +197,9 @@ def load_one(case: Case, path: str, *, forced_format=None,
         con.execute("ROLLBACK")
         if not isinstance(exc, Exception):
             raise
-        message = str(exc) if isinstance(exc, ForensicsError) else (
-            f"loader {fmt.name} failed: {type(exc).__name__}: {exc}; the case is unchanged")
+        cause = _first_cause(exc)
+        message = str(cause) if isinstance(cause, ForensicsError) else (
+            f"loader {fmt.name} failed: {type(cause).__name__}: {cause}; the case is unchanged")
         return FileResult(path, "failed", fmt.name, message=message,
                           seconds=time.perf_counter() - started,
                           detail=traceback.format_exc())
@@ -206,6 +207,21 @@ def load_one(case: Case, path: str, *, forced_format=None,
     return FileResult(path, "loaded", fmt.name, eid, ctx.total_loaded, ctx.rows_rejected,
                       message=f"{ctx.lines_read} lines{note}",
                       seconds=time.perf_counter() - started)
+
+
+def _first_cause(exc: BaseException) -> BaseException:
+    """The error that aborted the transaction, not one of the refusals that followed it.
+
+    After a failed statement DuckDB answers every later one with "Current transaction is
+    aborted", which names no cause; when that is what reached us, the error it was raised
+    while handling (Python's implicit chaining) is the one the analyst needs to see.
+    """
+    seen: set[int] = set()
+    while ("transaction is aborted" in str(exc) and exc.__context__ is not None
+           and id(exc) not in seen):
+        seen.add(id(exc))
+        exc = exc.__context__
+    return exc
 
 
 def _is_scenario_truth(path: str) -> bool:

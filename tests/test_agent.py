@@ -503,8 +503,9 @@ def test_jsonl_unknown_fields_json_text_is_duckdbs(case, tmp_path, monkeypatch):
     def all_duckdb(wide, keys):
         columns = [c for c in wide.columns if c != "__i"]
         made = jsonl._duckdb_json(jsonl._long(wide, columns, keys))
-        return wide.select("__i").join(made, on="__i", how="left",
-                                       maintain_order="left")["exact"]
+        return (wide.select("__i").join(made, on="__i", how="left",
+                                        maintain_order="left")["exact"],
+                pl.Series([None] * wide.height, dtype=pl.String))
 
     monkeypatch.setattr(jsonl, "_wide_json", all_duckdb)
     (tmp_path / "b.jsonl").write_text(body + "\n", encoding="utf-8")
@@ -519,11 +520,106 @@ def test_jsonl_unknown_fields_json_text_is_duckdbs(case, tmp_path, monkeypatch):
     assert json.loads(fast[4][1])["pod"] == "ctl\x0b\x1f\x01\x7f"
 
 
-def test_jsonl_duplicate_extra_key_fails_the_file(case, tmp_path):
-    # an unknown field and an `extra` member of the same name: DuckDB refuses the object,
-    # as it did when it built it, and the file is left out whole
+@pytest.mark.parametrize("careful", [False, True])
+def test_jsonl_unknown_field_also_in_extra_is_a_reject(case, tmp_path, monkeypatch, careful):
+    # an unknown field and an `extra` member of the same name: which value is meant cannot
+    # be told, so that line is a reject (it once failed the whole file, "Map keys must be
+    # unique"); a NULL on either side is no clash; the lines around it load
+    from forensics.loaders.agent import jsonl
+
+    if careful:
+        monkeypatch.setattr(jsonl, "_read_bulk", lambda data: None)
+    lines = [_line(step=0, pod="a", extra={"pod": "b", "n": 1}),      # clash
+             _line(step=1, pod="c"),
+             _line(step=2, pod=None, extra={"pod": "d"}),             # NULL: no clash
+             _line(step=3, pod="e", extra={"pod": None}),             # NULL: no clash
+             _line(step=4, pod="f", node="g", extra={"node": "h"}),   # clash on another
+             _line(step=5, extra={"pod": "i"})]
     path = tmp_path / "dup.jsonl"
-    path.write_text(_line(pod="a", extra={"pod": "b"}) + "\n" + _line(step=1, pod="c") + "\n")
-    res = case.load(str(path)).files[0]
-    assert res.status == "failed" and "unique" in res.message
-    assert case.sql("SELECT count(*) AS n FROM agent_actions")["n"][0] == 0
+    path.write_text("\n".join(lines) + "\n\n", encoding="utf-8")
+    res = load_ok(case, path, rows=4, rejects=2)
+    reason = ("field {} is both a top-level field and a member of extra: which of the two "
+              "values is meant cannot be told")
+    assert rejects_of(case, res.evidence_id) == {1: reason.format("pod"),
+                                                 5: reason.format("node")}
+    raws = case.rejects().sort("line_no")
+    assert raws["raw"].to_list() == [lines[0], lines[4]]
+    assert all(p.endswith("dup.jsonl") for p in raws["path"])
+    ev = ev_row(case, res.evidence_id)
+    assert (ev["lines_read"], ev["blank_lines"]) == (7, 1)
+    stored = {line: row_at(case, res.evidence_id, line)["extra"] for line in (2, 3, 4, 6)}
+    assert stored[2] == {"pod": "c"} and stored[6] == {"pod": "i"}
+    assert stored[3]["pod"] == "d" and stored[4]["pod"] == "e"
+
+
+_ODD_EXTRA = ['{"p":"back\\\\slash","q":"q\\"uote","t":"tab\\there","n":"new\\nline"}',
+              '{"z":"nul\\u0000","c":"\\u001f\\u007f","k\\"ey":"v","e":"\\ud83d\\ude00 😀"}',
+              '{"l":["a\\\\b",{"\\\\":"\\"\\\\\\""}],"s":"\\\\n is not a newline","f":1.5}',
+              '{"w":"\\\\ud800 is text, not an escape"}']
+
+
+@pytest.mark.parametrize("careful", [False, True])
+def test_jsonl_extra_with_escapes_stored_exactly(case, tmp_path, monkeypatch, careful):
+    # polars' text of an `extra` object leaves backslashes, control characters and quotes in
+    # keys unescaped: the file once failed whole (or, worse, a value changed meaning). Every
+    # such object is stored as valid JSON holding exactly the values the agent wrote.
+    from forensics.loaders.agent import jsonl
+
+    if careful:
+        monkeypatch.setattr(jsonl, "_read_bulk", lambda data: None)
+    else:  # the bulk path itself gets them right
+        monkeypatch.setattr(jsonl, "_read_careful", None)
+    head = _line(step=0)[:-1]
+    lines = [head + ',"extra":' + odd + "}" for odd in _ODD_EXTRA]
+    lines.append(_line(step=1, extra={"model": "m", "n": 2}))              # plain: as before
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = load_ok(case, path, rows=len(lines))
+    get = ("SELECT line_no, extra::VARCHAR AS e FROM agent_actions WHERE evidence_id = ? "
+           "ORDER BY line_no")
+    texts = case.sql(get, [res.evidence_id]).rows()
+    for (line_no, text), line in zip(texts, lines, strict=True):
+        assert json.loads(text) == json.loads(line)["extra"], (line_no, text)
+    assert texts[4][1] == '{"model": "m", "n": 2}'
+    # with an unknown field in the block, members are merged as text (docs/agent_jsonl.md)
+    path = tmp_path / "unknown.jsonl"
+    path.write_text(head + ',"pod":"p\\\\q","extra":{"a":"b\\\\c","t":"\\t"}}\n')
+    unknown = case.sql(get, [load_ok(case, path, rows=1).evidence_id]).rows()
+    assert json.loads(unknown[0][1]) == {"pod": "p\\q", "a": "b\\c", "t": "\t"}
+    assert json.loads(texts[1][1])["z"] == "nul\x00" and json.loads(texts[1][1])["e"] == "😀 😀"
+    assert json.loads(texts[2][1])["s"] == "\\n is not a newline"
+
+
+@pytest.mark.parametrize("careful", [False, True])
+def test_jsonl_lines_polars_would_alter_are_rejected(case, tmp_path, monkeypatch, careful):
+    # A lone surrogate escape is no character (polars decodes it to U+0000, silently), and
+    # an `extra` that is a string is not an object even when it reads like one: each such
+    # line is a reject with its reason, the lines around it load, the file never fails.
+    from forensics.loaders.agent import jsonl
+
+    if careful:
+        monkeypatch.setattr(jsonl, "_read_bulk", lambda data: None)
+    head = _line(step=0)[:-1]
+    lines = [_line(step=0, command="ok"),
+             head + ',"extra":{"p":"\\ud800"}}',                 # lone high surrogate
+             head + ',"command":"rm \\udc00"}',                   # lone low, another field
+             head + ',"command":"x\\\\ud800\\udc00"}',            # text, then a lone low
+             head + ',"extra":"{}"}',                              # a string, not an object
+             head + ',"extra":"{oops"}',
+             head + ',"\\u0065xtra":"{\\"a\\": 1}"}',              # the name spelled escaped
+             head + ',"command":"\\ud83d\\ude00"}',                # a pair is a character
+             head + ',"\\ud800":"x","extra":{"\\udc00k":1}}']     # in names too
+    path = tmp_path / "alter.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = load_ok(case, path, rows=2, rejects=7)
+    lone = ("field {}: holds a lone UTF-16 surrogate escape (\\ud800 to \\udfff alone), "
+            "which is no character: it cannot be stored as text")
+    rejects = rejects_of(case, res.evidence_id)
+    assert rejects == {2: lone.format("extra"), 3: lone.format("command"),
+                       4: lone.format("command"), 5: "field extra: a JSON str, not an object",
+                       6: "field extra: a JSON str, not an object",
+                       7: "field extra: a JSON str, not an object",
+                       9: lone.format("\\ud800")}
+    assert case.rejects()["raw"].to_list()[:1] == [lines[1]]
+    assert row_at(case, res.evidence_id, 1)["command"] == "ok"
+    assert row_at(case, res.evidence_id, 8)["command"] == "😀"

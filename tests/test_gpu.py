@@ -625,8 +625,9 @@ def test_query_gpu_csv_blocks_match_careful_reader(case, tmp_path, monkeypatch):
     careful = _stored(case, load(case, path2).evidence_id)
     assert fast[:3] == careful[:3]
     rows, rejects, notes, lines_read, blank, head = fast
-    assert (lines_read, blank, head, len(rows)) == (301, 3, 2, 293)
-    assert [n for n, _ in rejects] == [51, 61, 221]  # (bytes not UTF-8 are replaced)
+    assert (lines_read, blank, head, len(rows)) == (301, 3, 2, 292)
+    assert [n for n, _ in rejects] == [51, 61, 211, 221]
+    assert rejects[2][1] == "not valid UTF-8 at byte 32"
     assert "memory.used: '49 KiB' is not a number" in rejects[0][1]
     assert any(n.endswith("NULL: [N/A] x20, [Not Supported] x6") for n in notes)
     by_line = {r["line_no"]: r for r in rows}
@@ -695,3 +696,58 @@ def test_prometheus_text_plain_pivot_matches_general(case, monkeypatch, name):
     finally:
         other.close()
     assert fast == general
+
+
+def test_query_gpu_csv_extra_values_that_look_like_null(case, tmp_path):
+    # `:nullx` once made `{"pci.bus_id":":nullx"}` invalid JSON (the member-stripping regex
+    # took the value for a `"key":null` member) and failed the whole file
+    text = ("timestamp, index, pci.bus_id, pstate\n"
+            "2024/03/01 10:00:00.000, 0, :nullx, P0\n"
+            "2024/03/01 10:00:01.000, 0, :null, [N/A]\n"
+            '2024/03/01 10:00:02.000, 0, x":null}, ":null\n'
+            "\n"
+            "2024/03/01 10:00:03.000, 0, 00000000:00:09.0, P8\n")
+    res = case.load(write(tmp_path, "nullish.csv", text)).files[0]
+    assert (res.status, res.rows, res.rejects) == ("loaded", 4, 0), res.message
+    ev = assert_counts(case, res.evidence_id)
+    assert (ev["lines_read"], ev["header_lines"], ev["blank_lines"]) == (6, 1, 1)
+    stored = case.sql("SELECT line_no, extra::VARCHAR AS e FROM gpu_samples "
+                      "WHERE evidence_id = ? ORDER BY line_no", [res.evidence_id]).rows()
+    assert stored == [(2, '{"pci.bus_id":":nullx","pstate":"P0"}'),
+                      (3, '{"pci.bus_id":":null"}'),
+                      (4, '{"pci.bus_id":"x\\":null}","pstate":"\\":null"}'),
+                      (6, '{"pci.bus_id":"00000000:00:09.0","pstate":"P8"}')]
+
+
+@pytest.mark.parametrize("small", [False, True])
+def test_query_csv_lines_not_utf8_are_rejected(case, tmp_path, monkeypatch, small):
+    # bytes that are not UTF-8 once became U+FFFD in the stored text; now the line is a
+    # reject naming the byte, and the lines around it (same block) load as written
+    from forensics.loaders.gpu import smi_csv
+
+    if small:  # the bad lines in blocks of their own, beside clean blocks
+        _small_blocks(monkeypatch, smi_csv, 64)
+    data = (b"timestamp, index, name, utilization.gpu [%], pci.bus_id\n"
+            b"2024/03/01 10:00:00.000, 0, NVIDIA H100, 50 %, 00:01\n"
+            b"2024/03/01 10:00:01.000, 0, NVIDIA H\xff100, 51 %, 00:01\n"      # text column
+            b"2024/03/01 10:00:02.000, 0, NVIDIA H100, 52 %, 00:\xc3\n"        # extra, cut
+            b"\n"
+            b"2024/03/01 10:00:03.000, 0, NVIDIA H100, 5\xe2\x82 %, 00:01\n"  # number
+            b"2024/03/01 10:00:04.000, 0, NVIDIA H100 \xc3\xa9, 54 %, 00:01\n")
+    path = tmp_path / "latin.csv"
+    path.write_bytes(data)
+    res = case.load(str(path)).files[0]
+    assert (res.status, res.rows, res.rejects) == ("loaded", 2, 3), res.message
+    rj = rejects_of(case, res.evidence_id)
+    assert {n: r["reason"] for n, r in rj.items()} == {
+        3: "not valid UTF-8 at byte 36", 4: "not valid UTF-8 at byte 50",
+        6: "not valid UTF-8 at byte 42"}
+    assert all(r["path"].endswith("latin.csv") for r in rj.values())
+    assert rj[3]["raw"] == "2024/03/01 10:00:01.000, 0, NVIDIA H\\xff100, 51 %, 00:01"
+    ev = assert_counts(case, res.evidence_id)
+    assert (ev["lines_read"], ev["header_lines"], ev["blank_lines"]) == (7, 1, 1)
+    good = case.sql("SELECT line_no, gpu_name, utilization_gpu_pct, extra::VARCHAR AS e "
+                    "FROM gpu_samples WHERE evidence_id = ? ORDER BY line_no",
+                    [res.evidence_id]).rows()
+    assert good == [(2, "NVIDIA H100", 50.0, '{"pci.bus_id":"00:01"}'),
+                    (7, "NVIDIA H100 \u00e9", 54.0, '{"pci.bus_id":"00:01"}')]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -174,11 +175,8 @@ class LoadContext:
             else f'"{name}"'
             for name, dtype in schema.items()
         )
-        self.con.register(view, frame)
-        try:
+        with registered(self.con, view, frame):
             self.con.execute(f'INSERT INTO "{table}" BY NAME SELECT {select} FROM "{view}"')
-        finally:
-            self.con.unregister(view)
 
     # -- dynamic tables (Zeek) -----------------------------------------------------------
 
@@ -260,6 +258,25 @@ class LoadContext:
         return sum(self.rows_loaded.values())
 
 
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, view: str, data: Any) -> Iterator[None]:
+    """`data` registered as `view` for the block's duration, and never the error in its place.
+
+    When a statement fails inside the load's transaction, DuckDB aborts the transaction and
+    refuses everything after it, `unregister` included: an unregister in a `finally` would
+    replace the real error (a malformed value, a duplicate key) with "Current transaction is
+    aborted", which names no cause. The rollback that follows drops the view anyway.
+    """
+    con.register(view, data)
+    try:
+        yield
+    except BaseException:
+        with suppress(Exception):
+            con.unregister(view)
+        raise
+    con.unregister(view)
+
+
 def damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
     """Reject the partial last line of a damaged (gzip) stream; return the intact lines.
 
@@ -334,19 +351,28 @@ def _is_entry_list(dtype: pl.DataType) -> bool:
 
 
 def json_object(columns: list[str], keys: dict[str, str] | None = None) -> pl.Expr:
-    """A JSON object of the non-null values of `columns`, as text: `{"name": "value", ...}`.
+    """A JSON object of the non-null values of `columns`, as text: `{"name":"value",...}`.
 
     Loaders use it to keep vendor fields with no normalised column in `extra`. `keys`
     renames (column -> key). Values are written as text; absent (NULL) values are left out.
+
+    Each member is encoded on its own (a one-field struct through polars' JSON encoder, its
+    braces cut off) and only the non-null ones are joined. Removing `"key":null` from the
+    whole object's text afterwards cannot be done safely: a value is attacker-written text,
+    and one such as `:nullx` or `,"x":null` looks like a member boundary to any pattern.
+    The text is byte for byte what encoding the whole struct gives when nothing is NULL.
     """
     if not columns:
         return pl.lit("{}")
     keys = keys or {}
-    text = pl.struct([pl.col(c).cast(pl.String).alias(keys.get(c, c)) for c in columns])
-    encoded = text.struct.json_encode()
-    # drop "key":null members (escaped quotes inside keys are consumed pairwise)
-    return (encoded.str.replace_all(r'"(?:[^"\\]|\\.)*":null,?', "")
-            .str.replace(r",}$", "}"))
+    members = [
+        pl.when(pl.col(c).is_not_null()).then(
+            pl.struct(pl.col(c).cast(pl.String).alias(keys.get(c, c)))
+            .struct.json_encode().str.slice(1).str.head(-1))
+        for c in columns
+    ]
+    body = pl.concat_str(members, separator=",", ignore_nulls=True)
+    return pl.concat_str([pl.lit("{"), body, pl.lit("}")])
 
 
 def map_entries(columns: list[str], prefix: str = "") -> pl.Expr:

@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from forensics.loaders.agent.common import ENTRY, INT32_MAX, INT32_MIN, OUTPUT_CAP
+from forensics.loaders.agent.exact import exact_rows, lone_surrogate
 from forensics.loaders.base import LoadContext, json_object_lines
 from forensics.loaders.base import count_blank as _count_blank
 from forensics.loaders.base import damaged_tail as _damaged_tail
@@ -124,11 +125,15 @@ class AgentJsonl:
 
 
 def _read_run_bulk(ctx: LoadContext, run: Run) -> pl.DataFrame | None:
-    """The run read in bulk with line numbers, or None unless every line came through."""
+    """The run read in bulk with line numbers, or None unless every line came through
+    exactly (see `exact`: what polars would alter sends the run to the careful path)."""
     if b"\r" in run.data or has_long_line(run.data, ctx.options.max_line_bytes):
         return None
     frame = _read_bulk(run.data)
     if frame is None or frame.height != run.n_lines:
+        return None
+    frame = exact_rows(frame, run.data)
+    if frame is None:
         return None
     return frame.with_columns(
         pl.int_range(run.first_line, run.first_line + run.n_lines, dtype=pl.Int64).alias(_LINE))
@@ -162,6 +167,12 @@ def _read_careful(ctx: LoadContext, run: Run) -> pl.DataFrame:
     """Line by line: reject what is not a well-typed object, keep the rest as records."""
     records: list[dict[str, Any]] = []
     for line_no, line, obj in json_object_lines(ctx, run):
+        bad = lone_surrogate(obj) if b"\\u" in line else None
+        if bad is not None:
+            ctx.reject(line_no, f"field {bad}: holds a lone UTF-16 surrogate escape (\\ud800 "
+                       "to \\udfff alone), which is no character: it cannot be stored as text",
+                       line)
+            continue
         record, why = _record(obj)
         if record is None:
             ctx.reject(line_no, why or "unusable line", line)
@@ -190,10 +201,35 @@ def _record(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     extra = obj.get("extra")
     if extra is not None and not isinstance(extra, dict):
         return None, f"field extra: a JSON {type(extra).__name__}, not an object"
+    unknown = {k: v for k, v in obj.items() if k not in KNOWN}
+    clash = _clash(unknown, extra or {})
+    if clash is not None:
+        return None, clash
     merged = dict(extra or {})
-    merged.update({k: v for k, v in obj.items() if k not in KNOWN})
+    # a NULL unknown field is no value (as in the bulk path): it neither joins extra nor
+    # overwrites a member of it
+    merged.update({k: v for k, v in unknown.items() if v is not None})
     out["extra"] = json.dumps(merged, ensure_ascii=False) if merged else None
     return out, None
+
+
+def _clash(unknown: dict[str, Any], extra: dict[str, Any]) -> str | None:
+    """The reject reason when a top-level field outside the spec is also a member of `extra`.
+
+    The spec adds unknown fields to `extra`; two values under one name leave the merged
+    object with either the writer's field or its `extra` member silently dropped, and
+    nothing in the format says which was meant. So the line is a reject, read from the
+    first such name; a NULL on either side is no value and no clash.
+    """
+    for key, value in unknown.items():
+        if value is not None and extra.get(key) is not None:
+            return clash_reason(key)
+    return None
+
+
+def clash_reason(key: str) -> str:
+    return (f"field {key[:80]} is both a top-level field and a member of extra: which of "
+            "the two values is meant cannot be told")
 
 
 def _as_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -224,21 +260,24 @@ def _long(frame: pl.DataFrame, columns: list[str], keys: list[str] | None = None
     ], how="vertical")
 
 
-def _extra_entries(frame: pl.DataFrame, ok: pl.Series) -> pl.Series:
-    """`extra`: the line's `extra` object plus its unknown top-level fields, as JSON text.
+def _extra_entries(frame: pl.DataFrame, ok: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """`extra`: the line's `extra` object plus its unknown top-level fields, as JSON text;
+    and per row the name of an unknown field that is also a member of `extra` (a reject,
+    see `_clash`), else NULL.
 
     Rows with neither get NULL (no object), not an empty one. The text is what DuckDB's
     `to_json(map_from_entries())` makes of the (key, value) entries in this order: unknown
     fields, then the object's members (see `_wide_json`).
     """
     n = frame.height
+    none = pl.Series("clash", [None] * n, dtype=pl.String)
     unknown = [c for c in frame.columns if c not in KNOWN and c != _LINE and
                not c.startswith("__")]
     if not unknown:
         # the common case: `extra` is already a JSON object's text; keep it as it is
         texts = frame["extra"].cast(pl.String)
         keep = (texts.str.starts_with("{") & ok).fill_null(False)
-        return pl.select(pl.when(keep).then(texts).otherwise(None).alias("e"))["e"]
+        return pl.select(pl.when(keep).then(texts).otherwise(None).alias("e"))["e"], none
     indexed = frame.with_columns(pl.int_range(0, n, dtype=pl.Int64).alias("__i"))
     # one text column per entry key, aligned with the rows
     wide = indexed.select("__i", *[_as_text(pl.col(c), frame.schema[c]).alias(f"__u{j}")
@@ -262,9 +301,7 @@ def _extra_entries(frame: pl.DataFrame, ok: pl.Series) -> pl.Series:
                 _long(wide, [f"__u{j}" for j in range(len(unknown))], unknown),
                 pl.DataFrame(rows, schema={"__i": pl.Int64, "key": pl.String,
                                            "value": pl.String}, orient="row")])
-            made = _duckdb_json(long)
-            return indexed.select("__i").join(made, on="__i", how="left",
-                                              maintain_order="left")["exact"]
+            return _long_json(indexed.select("__i"), long)
         if parts.width:
             members = parts.select(
                 *[_as_text(pl.col(f), parts.schema[f]).alias(f"__x{j}")
@@ -275,19 +312,31 @@ def _extra_entries(frame: pl.DataFrame, ok: pl.Series) -> pl.Series:
     return _wide_json(wide, keys)
 
 
+def _long_json(rows: pl.DataFrame, long: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
+    """`_extra_entries` from (__i, key, value) entries: DuckDB's text per row, and the
+    clashing key of rows holding one key twice (those rows get no text)."""
+    twice = (long.group_by("__i", "key", maintain_order=True).len()
+             .filter(pl.col("len") > 1).group_by("__i", maintain_order=True)
+             .agg(pl.col("key").first().alias("clash")))
+    made = _duckdb_json(long.join(twice, on="__i", how="anti"))
+    out = rows.join(made, on="__i", how="left", maintain_order="left").join(
+        twice, on="__i", how="left", maintain_order="left")
+    return out["exact"], out["clash"]
+
+
 def _json_text(col: pl.Expr) -> pl.Expr:
     """A string as a JSON string literal (quotes and escapes), via polars' encoder."""
     return pl.struct(col.alias("s")).struct.json_encode().str.slice(5).str.head(-1)
 
 
-def _wide_json(wide: pl.DataFrame, keys: list[str]) -> pl.Series:
-    """Each row's non-null text columns (after `__i`, one per key) as a JSON object.
+def _wide_json(wide: pl.DataFrame, keys: list[str]) -> tuple[pl.Series, pl.Series]:
+    """Each row's non-null text columns (after `__i`, one per key) as a JSON object, and
+    the key a row holds twice (an unknown field and an `extra` member), else NULL.
 
     Building the text in polars costs a tenth of building MAPs in DuckDB. The two encoders
-    differ only in the case of the hex digits of `\\u00XX` escapes (control characters), and
-    DuckDB refuses duplicate keys: the rows where either can occur (a `\\u00` in the text,
-    one key present twice) are made by DuckDB itself, so every text is DuckDB's, and a
-    duplicate key fails the load as it did.
+    differ only in the case of the hex digits of `\\u00XX` escapes (control characters): the
+    rows where that can occur (a `\\u00` in the text) are made by DuckDB itself, so every
+    text is DuckDB's. A row holding one key twice gets no text: it is a reject (`_clash`).
     """
     columns = [c for c in wide.columns if c != "__i"]
     quoted = pl.select([_json_text(pl.lit(k, dtype=pl.String)).alias(str(i))
@@ -297,19 +346,20 @@ def _wide_json(wide: pl.DataFrame, keys: list[str]) -> pl.Series:
         for c, q in zip(columns, quoted, strict=True)]
     body = pl.concat_str(members, separator=",", ignore_nulls=True)
     text = pl.when(body != "").then(pl.concat_str([pl.lit("{"), body, pl.lit("}")]))
-    out = wide.select("__i", text.alias("e"))
-    odd = out["e"].str.contains("\\u00", literal=True).fill_null(False)
-    twice = [k for k in set(keys) if keys.count(k) > 1]
-    for key in twice:
+    clash = pl.lit(None, dtype=pl.String)
+    for key in sorted({k for k in keys if keys.count(k) > 1}, reverse=True):
         both = [c for c, k in zip(columns, keys, strict=True) if k == key]
-        odd = odd | wide.select(pl.sum_horizontal(
-            [pl.col(c).is_not_null() for c in both]) > 1).to_series()
+        held = pl.sum_horizontal([pl.col(c).is_not_null() for c in both]) > 1
+        clash = pl.when(held).then(pl.lit(key)).otherwise(clash)
+    out = wide.select("__i", text.alias("e"), clash.alias("clash"))
+    out = out.with_columns(pl.when(pl.col("clash").is_null()).then(pl.col("e")).alias("e"))
+    odd = out["e"].str.contains("\\u00", literal=True).fill_null(False)
     if odd.any():
         rows = wide.filter(odd)
         made = _duckdb_json(_long(rows, columns, keys))
         out = out.join(made, on="__i", how="left", maintain_order="left").select(
-            "__i", pl.coalesce("exact", "e").alias("e"))
-    return out["e"]
+            "__i", pl.coalesce("exact", "e").alias("e"), "clash")
+    return out["e"], out["clash"]
 
 
 def _duckdb_json(long: pl.DataFrame) -> pl.DataFrame:
@@ -380,7 +430,13 @@ def _convert(ctx: LoadContext, frame: pl.DataFrame, raw_line: Callable[[int], by
         bad = checked.filter(~pl.col("__ok")).select(_LINE, why.alias("why"))
         for line_no, why in bad.iter_rows():
             ctx.reject(line_no, why, raw_line(line_no))
-    extra = _extra_entries(checked, ok)
+    extra, clash = _extra_entries(checked, ok)
+    clashing = (clash.is_not_null() & ok).fill_null(False)
+    if clashing.any():
+        for line_no, key in checked.filter(clashing).select(
+                _LINE, clash.filter(clashing).alias("k")).iter_rows():
+            ctx.reject(line_no, clash_reason(key), raw_line(line_no))
+        ok = ok & ~clashing
     good = checked.with_columns(extra.alias("__extra")).filter(ok)
     output = pl.col("output")
     state["truncated"] += int(good.select((output.str.len_chars() > OUTPUT_CAP).sum()).item())

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from forensics.loaders.base import LoadContext
+from forensics.loaders.base import LoadContext, registered
 from forensics.loaders.gpu import common as c
 
 MIB = 1.0 / 1048576.0
@@ -309,12 +309,9 @@ def entries_json(ctx: LoadContext, entries: pl.Series) -> pl.Series:
 
     table = pa.table({"e": pl.DataFrame({"e": entries}).to_arrow()["e"]})
     view = f"__entries_{ctx.evidence_id}"
-    ctx.con.register(view, table)
-    try:
+    with registered(ctx.con, view, table):
         texts = ctx.con.execute(
             f'SELECT to_json(map_from_entries(e))::VARCHAR FROM "{view}"').fetchall()
-    finally:
-        ctx.con.unregister(view)
     return pl.Series("extra", [t for (t,) in texts], dtype=pl.String)
 
 

@@ -30,6 +30,7 @@ _HEADLIKE = r"^[a-z][A-Za-z0-9_.\-]*(?: \[[^\]]*\])?$"
 _TS_FORMAT = "%Y/%m/%d %H:%M:%S%.f"
 _TS_LEAD = re.compile(rb"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?, ")
 _X = "__extra_field__"
+_BAD_TEXT = "__bad_text__"  # the careful reader's reason for a line it could not decode
 
 # field name as nvidia-smi spells it -> (column, kind); kind: num, int, text, time, host
 GPU_FIELDS: dict[str, tuple[str, str]] = {
@@ -295,6 +296,9 @@ class _SmiCsvBase:
                 if found != n:
                     reasons[line_no] = (f"expected {n} comma-separated values for the header's "
                                         f"fields, found {found}")
+        if _BAD_TEXT in frame.columns:  # lines that are not UTF-8 (they also look ragged)
+            undecoded = frame.filter(pl.col(_BAD_TEXT).is_not_null())
+            reasons.update(undecoded.select(c.LINE, _BAD_TEXT).iter_rows())
         # Conversions in two stages (the UTC time is made from the parsed local time: eager
         # polars shares no subexpressions, so nothing is parsed twice), then the checks.
         stage_a: list[pl.Expr] = []
@@ -430,18 +434,29 @@ def _read(data: bytes, n: int, first_line: int) -> pl.DataFrame | None:
 
 
 def _read_careful(lines: list[bytes], n: int, first_line: int) -> pl.DataFrame:
-    """Line by line, for a block the bulk reader could not take (invalid UTF-8 and such)."""
+    """Line by line, for a block the bulk reader could not take (invalid UTF-8 and such).
+
+    A line that is not UTF-8 keeps no values, only the reason in `_BAD_TEXT`, so that
+    `_convert` rejects it: decoding it with replacement characters would store text the
+    file never held.
+    """
     rows = []
     for i, raw in enumerate(lines):
         if not raw:  # an empty line: all NULL, as the bulk reader has it (counted as blank)
-            rows.append([first_line + i, *([None] * (n + 1))])
+            rows.append([first_line + i, *([None] * (n + 2))])
             continue
-        text = raw.decode("utf-8", errors="replace")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            rows.append([first_line + i, *([None] * (n + 1)),
+                         f"not valid UTF-8 at byte {exc.start}"])
+            continue
         parts = text.split(",")
         cells: list[str | None] = [*parts[:n], *([None] * (n - len(parts)))]
         cells.append(",".join(parts[n:]) if len(parts) > n else None)
-        rows.append([first_line + i, *cells])
-    schema = {c.LINE: pl.Int64} | {f"c{i}": pl.String for i in range(n)} | {_X: pl.String}
+        rows.append([first_line + i, *cells, None])
+    schema = ({c.LINE: pl.Int64} | {f"c{i}": pl.String for i in range(n)}
+              | {_X: pl.String, _BAD_TEXT: pl.String})
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 

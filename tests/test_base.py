@@ -1,0 +1,59 @@
+"""The shared loader helpers: `json_object`, and errors inside a load's transaction."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import polars as pl
+import pytest
+
+from forensics.loaders.base import json_object, registered
+
+# Values a NULL-stripping pattern over the encoded text would take for member boundaries.
+TRAPS = [":null", ":nullx", ',"x":null', '":null', 'a":null,"b":null}', "\\", '\\":null',
+         "null", "", '{"k":null}', "tab\t:null\n"]
+
+
+def test_json_object_keeps_values_that_look_like_null_members():
+    frame = pl.DataFrame({"a": TRAPS, "b": [None, *TRAPS[1:]], "c": [None] * len(TRAPS)})
+    out = frame.select(json_object(["a", "b", "c"], {"b": 'k"ey'}).alias("x"))["x"]
+    for text, a, b in zip(out, frame["a"], frame["b"], strict=True):
+        expected = {"a": a} | ({'k"ey': b} if b is not None else {})
+        assert json.loads(text) == expected, text
+
+
+def test_json_object_text_format():
+    # pinned: the compact text of polars' encoder, NULL members left out, `{}` for none
+    frame = pl.DataFrame({"a": ["x", None, None], "b": [None, 'q"\\', None], "n": [1, 2, None]})
+    out = frame.select(json_object(["a", "b", "n"]).alias("x"))["x"].to_list()
+    assert out == ['{"a":"x","n":"1"}', '{"b":"q\\"\\\\","n":"2"}', "{}"]
+
+
+def test_registered_does_not_hide_the_failing_statement():
+    # a failed statement aborts the transaction, and DuckDB then refuses the unregister
+    # too; the error that surfaces must be the statement's own
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (j JSON)")
+    con.execute("BEGIN TRANSACTION")
+    with pytest.raises(duckdb.ConversionException, match="Malformed JSON"), \
+            registered(con, "v", pl.DataFrame({"j": ["{bad"]})):
+        con.execute("INSERT INTO t SELECT j FROM v")
+    con.execute("ROLLBACK")
+    with registered(con, "v", pl.DataFrame({"j": ["{}"]})):  # the name is free again
+        con.execute("INSERT INTO t SELECT j FROM v")
+    assert con.execute("SELECT j::VARCHAR FROM t").fetchall() == [("{}",)]
+
+
+def test_failed_load_names_the_real_cause(case, tmp_path, monkeypatch):
+    # whatever makes DuckDB refuse a batch, the analyst sees why, not "transaction aborted"
+    from forensics.loaders.gpu import common
+
+    monkeypatch.setattr(common, "with_extra", lambda frame, cols, keys: frame.with_columns(
+        pl.lit("{bad", dtype=pl.String).alias("extra")).drop(cols))
+    path = tmp_path / "q.csv"
+    path.write_text("timestamp, index, pci.bus_id\n2024/03/01 10:00:00.000, 0, 00:01\n")
+    res = case.load(str(path)).files[0]
+    assert res.status == "failed"
+    assert "Malformed JSON" in res.message and "aborted" not in res.message
+    assert case.sql("SELECT count(*) AS n FROM evidence")["n"][0] == 0
