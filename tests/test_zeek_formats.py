@@ -157,6 +157,21 @@ def test_json_key_first_seen_late_or_null_is_never_dropped(tmp_path, spaced):
     assert case.sql("SELECT line_no FROM zeek_conn WHERE uid IS NULL").rows() == [(351,)]
 
 
+def test_json_lone_surrogate_escape_is_a_reject_and_pairs_load(tmp_path):
+    """polars' reader silently turns a lone \\ud800 into U+0000; such a line must be a
+    reject, while a valid surrogate pair (an emoji written escaped) loads as its character."""
+    good = {"ts": 1772611200.0, "uid": "C1", "id.orig_h": "10.0.0.1"}
+    lines = [json.dumps(good),
+             '{"ts": 1772611201.0, "uid": "C2\\ud800x", "id.orig_h": "10.0.0.1"}',
+             '{"ts": 1772611202.0, "uid": "C3\\ud83d\\ude00", "id.orig_h": "10.0.0.1"}']
+    case, res = load_text(tmp_path, "conn.json", "\n".join(lines) + "\n")
+    assert (res.rows, res.rejects) == (2, 1)
+    rejects = {r["line_no"]: r["reason"] for r in case.rejects().to_dicts()}
+    assert list(rejects) == [2] and "field uid: holds a lone UTF-16 surrogate" in rejects[2]
+    uids = case.sql("SELECT line_no, uid FROM zeek_conn ORDER BY line_no").rows()
+    assert uids == [(1, "C1"), (3, "C3\U0001F600")]
+
+
 def test_json_streaming_paths_split_into_tables(tmp_path):
     lines = [
         {"_path": "conn", "_write_ts": "2026-03-04T08:00:00.000000Z",

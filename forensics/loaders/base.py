@@ -11,6 +11,7 @@ The caller (`forensics.ingest`) owns the transaction.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -335,7 +336,46 @@ def json_object_lines(ctx: LoadContext, run: Run
         if not isinstance(obj, dict):
             ctx.reject(line_no, f"a JSON {type(obj).__name__}, not an object", line)
             continue
+        bad = lone_surrogate(obj) if b"\\u" in line else None
+        if bad is not None:
+            ctx.reject(line_no, f"field {bad}: {LONE_SURROGATE}", line)
+            continue
         yield line_no, line, obj
+
+
+# A lone UTF-16 surrogate escape decodes to no character: polars' reader turns it into
+# U+0000 without a word, and DuckDB cannot store it, so such a line is a reject.
+LONE_SURROGATE = ("holds a lone UTF-16 surrogate escape (\\ud800 to \\udfff alone), which "
+                  "is no character: it cannot be stored as text")
+LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def lone_surrogate(obj: dict[str, Any]) -> str | None:
+    """The name of the top-level field of `obj` (a decoded line) holding a lone surrogate
+    (in its name, its value or anything nested in it), or None."""
+
+    def bad(value: Any) -> bool:
+        if isinstance(value, str):
+            return _has_surrogate(value)
+        if isinstance(value, dict):
+            return any(_has_surrogate(k) or bad(v) for k, v in value.items())
+        if isinstance(value, list):
+            return any(bad(v) for v in value)
+        return False
+
+    for key, value in obj.items():
+        if _has_surrogate(key) or bad(value):
+            # the name itself may hold the surrogate: shown as its escape, it is text
+            return key[:80].encode("utf-8", "backslashreplace").decode("utf-8")
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _arrow(frame: pl.DataFrame) -> Any:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import polars as pl
 
 from forensics.loaders import zeek_types as zt
-from forensics.loaders.base import LoadContext, json_object_lines
+from forensics.loaders.base import LONE_SURROGATE_ESCAPE, LoadContext, json_object_lines
 from forensics.loaders.reading import Run, has_long_line, iter_blocks, prefetch
 from forensics.loaders.zeek_catalog import ZEEK_FIELD_TYPES
 from forensics.loaders.zeek_common import (
@@ -85,7 +85,9 @@ class ZeekJson:
                 lines_cache.extend(lines_of(run))
             return lines_cache[line_no - run.first_line]
 
-        if b"\r" not in run.data and len(run.data) <= ctx.options.max_line_bytes * run.n_lines:
+        if (b"\r" not in run.data
+                and len(run.data) <= ctx.options.max_line_bytes * run.n_lines
+                and not _may_hold_lone_surrogate(run.data)):
             frame = _read_ndjson(run.data)
             if frame is not None and frame.height == run.n_lines:
                 frame = frame.with_row_index(LINE, offset=run.first_line).with_columns(
@@ -132,6 +134,12 @@ class ZeekJson:
             if typed.height:
                 columns = _column_order(str(path), order, typed.columns)
                 yield table_for(str(path)), typed.select(columns)
+
+
+def _may_hold_lone_surrogate(data: bytes) -> bool:
+    """A `\\udXXX` escape: polars would turn a lone one into U+0000 without a word, so such a
+    block is read line by line, where each lone surrogate is a reject (pairs still load)."""
+    return b"\\u" in data and LONE_SURROGATE_ESCAPE.search(data) is not None
 
 
 def _first_keys(data: bytes) -> list[str]:

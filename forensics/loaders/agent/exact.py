@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 import polars as pl
+
+from forensics.loaders.base import lone_surrogate  # noqa: F401  (re-exported)
 
 # Escapes one at a time, left to right: a surrogate pair, a lone surrogate (group 1), any
 # other escape (so `\\ud800`, an escaped backslash then text, is not taken for one).
@@ -28,34 +29,6 @@ _ESCAPED_NAME = re.compile(r"\\u00(?:6[15]|7[248bB])")
 _ODD_ESCAPE = r"\\u(?:[dD][89a-fA-F]|00(?:6[15]|7[248bB]))"
 _EXTRA_STRING = r'"extra"\s*:\s*"'
 _ESCAPE_AFTER_EXTRA = r'"extra"[^\\]*\\'
-
-
-def lone_surrogate(obj: dict[str, Any]) -> str | None:
-    """The name of the top-level field of `obj` (a decoded line) holding a lone surrogate
-    (in its name, its value or anything nested in it), or None."""
-
-    def bad(value: Any) -> bool:
-        if isinstance(value, str):
-            return _has_surrogate(value)
-        if isinstance(value, dict):
-            return any(_has_surrogate(k) or bad(v) for k, v in value.items())
-        if isinstance(value, list):
-            return any(bad(v) for v in value)
-        return False
-
-    for key, value in obj.items():
-        if _has_surrogate(key) or bad(value):
-            # the name itself may hold the surrogate: shown as its escape, it is text
-            return key[:80].encode("utf-8", "backslashreplace").decode("utf-8")
-    return None
-
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def exact_rows(frame: pl.DataFrame, data: bytes) -> pl.DataFrame | None:

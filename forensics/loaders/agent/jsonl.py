@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from forensics.loaders.agent.common import ENTRY, INT32_MAX, INT32_MIN, OUTPUT_CAP
-from forensics.loaders.agent.exact import exact_rows, lone_surrogate
+from forensics.loaders.agent.exact import exact_rows
 from forensics.loaders.base import LoadContext, json_object_lines
 from forensics.loaders.base import count_blank as _count_blank
 from forensics.loaders.base import damaged_tail as _damaged_tail
@@ -167,12 +167,6 @@ def _read_careful(ctx: LoadContext, run: Run) -> pl.DataFrame:
     """Line by line: reject what is not a well-typed object, keep the rest as records."""
     records: list[dict[str, Any]] = []
     for line_no, line, obj in json_object_lines(ctx, run):
-        bad = lone_surrogate(obj) if b"\\u" in line else None
-        if bad is not None:
-            ctx.reject(line_no, f"field {bad}: holds a lone UTF-16 surrogate escape (\\ud800 "
-                       "to \\udfff alone), which is no character: it cannot be stored as text",
-                       line)
-            continue
         record, why = _record(obj)
         if record is None:
             ctx.reject(line_no, why or "unusable line", line)
