@@ -255,3 +255,32 @@ def test_data_before_any_header_is_rejected_not_dropped(tmp_path):
                                                       [["1772611200.0", "C2"]]))
     assert res.rows == 1 and res.rejects == 1
     assert case.rejects()["reason"][0] == "data line before any #fields header"
+
+
+def _bulk_check(lines: list[dict]) -> bool:
+    import polars as pl
+
+    from forensics.loaders.zeek_json import _all_keys_parsed
+
+    data = "\n".join(json.dumps(x, separators=(",", ":")) for x in lines).encode()
+    return _all_keys_parsed(data, pl.read_ndjson(data))
+
+
+def test_json_key_check_accepts_colons_in_values_and_explicit_nulls():
+    """IPv6 addresses, URIs, ISO times and explicit nulls do not force the slow path."""
+    rows = [{"ts": "2026-03-04T08:00:01.5Z", "id.orig_h": "fe80::1", "uri": "http://a:8/x",
+             "service": None if i % 3 else "dns", "tags": ["a:b", "c"]} for i in range(300)]
+    assert _bulk_check(rows)
+
+
+@pytest.mark.parametrize("late", [
+    {"note": "plain"},
+    {"note": "x:null"},                      # a value holding ':null'
+    {"nullable": ":null:null"},              # and a name holding 'null'
+    {"a": {"nested": None}},                 # an object holding an explicit null
+    {"list": ["p:null", "q"]},
+])
+def test_json_key_check_never_misses_a_late_key_with_a_value(late):
+    rows = [{"ts": 1772611200.0 + i, "uid": f"C{i}", "service": None} for i in range(300)]
+    rows[250].update(late)
+    assert not _bulk_check(rows)

@@ -139,7 +139,8 @@ class ZeekJson:
 def _may_hold_lone_surrogate(data: bytes) -> bool:
     """A `\\udXXX` escape: polars would turn a lone one into U+0000 without a word, so such a
     block is read line by line, where each lone surrogate is a reject (pairs still load)."""
-    return b"\\u" in data and LONE_SURROGATE_ESCAPE.search(data) is not None
+    # a backslash first: one memchr pass, and JSON without any escape is the common case
+    return b"\\" in data and LONE_SURROGATE_ESCAPE.search(data) is not None
 
 
 def _first_keys(data: bytes) -> list[str]:
@@ -183,20 +184,57 @@ def _read_ndjson(data: bytes) -> pl.DataFrame | None:
 
 
 def _all_keys_parsed(data: bytes, frame: pl.DataFrame) -> bool:
-    """Every key in the text is a parsed non-null cell, or an explicit null.
+    """Whether the bulk read (schema inferred from the first lines) kept every non-null value.
 
-    Every key is followed by a colon, so the colons in the text are at least the keys
-    written; when they equal the parsed non-null cells, no key was dropped and none was
-    null. That is one single-byte count (a third of the cost of counting `":`), and it
-    decides Zeek's own output, which leaves unset fields out and has no colon in its
-    values unless it logs IPv6 or ISO times; those take the second, exact-count test.
+    polars drops, without a word, a key it did not see while inferring. Every key is
+    followed by a colon, so the colons of the text are: one per key, plus those inside
+    values. The parsed frame accounts exactly for the colons of its non-null cells (one
+    per cell, plus those in its text values); what is left over comes from keys with an
+    explicit null, which write `:null`, and from dropped keys. A dropped key with a value
+    leaves more colons over than `:null`s (its own colon, plus one for every `:null` in its
+    value or name), so "left over == `:null`s outside parsed values" means nothing with a
+    value was dropped. Two single passes over the bytes, and exact; anything it cannot
+    account for (a colon in a column name, an escaped colon) sends the block to the full
+    schema inference instead.
     """
+    if any(":" in name for name in frame.columns):
+        return False
+    counted = _colons_in_values(frame)
+    if counted is None:
+        return False
+    in_values, null_like_in_values = counted
     parsed = sum(frame.height - frame[c].null_count() for c in frame.columns)
-    if data.count(b":") == parsed:
+    left_over = data.count(b":") - parsed - in_values
+    if left_over == 0:
         return True
-    in_text = data.count(b'":')
-    nulls = data.count(b"null")  # a string containing "null" only forces the slow path
-    return in_text == parsed + nulls
+    return left_over == data.count(b":null") - null_like_in_values
+
+
+def _colons_in_values(frame: pl.DataFrame) -> tuple[int, int] | None:
+    """(colons, `:null`s) inside the parsed values, or None for a column type whose text
+    is not simply recoverable (the caller then infers the schema from every line)."""
+    texts: list[pl.Expr] = []
+    for name, dtype in frame.schema.items():
+        if dtype.is_numeric() or dtype in (pl.Boolean, pl.Null):
+            continue
+        if dtype == pl.String:
+            texts.append(pl.col(name))
+        elif isinstance(dtype, pl.List) and dtype.inner == pl.String:
+            texts.append(pl.col(name).list.join("\x00"))
+        elif isinstance(dtype, pl.List) and (dtype.inner.is_numeric()
+                                             or dtype.inner == pl.Boolean):
+            continue
+        else:
+            return None
+    if not texts:
+        return 0, 0
+    sums = frame.select(
+        pl.sum_horizontal([t.str.count_matches(":", literal=True).sum().alias(f"c{i}")
+                           for i, t in enumerate(texts)]).alias("colons"),
+        pl.sum_horizontal([t.str.count_matches(":null", literal=True).sum().alias(f"n{i}")
+                           for i, t in enumerate(texts)]).alias("nulls"),
+    ).row(0)
+    return int(sums[0] or 0), int(sums[1] or 0)
 
 
 def _flat_text(obj: dict) -> dict[str, str | None]:
