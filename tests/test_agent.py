@@ -623,3 +623,17 @@ def test_jsonl_lines_polars_would_alter_are_rejected(case, tmp_path, monkeypatch
     assert case.rejects()["raw"].to_list()[:1] == [lines[1]]
     assert row_at(case, res.evidence_id, 1)["command"] == "ok"
     assert row_at(case, res.evidence_id, 8)["command"] == "😀"
+
+
+def test_jsonl_string_extra_in_a_block_without_any_escape_is_a_reject(case, tmp_path):
+    """With no backslash in a block the exactness checks are skipped, except the one a
+    string `extra` needs: `"{}"` and `"{oops"` read like objects without any escape."""
+    head = _line(step=0)[:-1]
+    lines = [_line(step=0, command="ok"), head + ',"extra":"{}"}', head + ',"extra":"{oops"}',
+             _line(step=0, command="ok too")]
+    assert "\\" not in "".join(lines)
+    path = tmp_path / "plain.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = load_ok(case, path, rows=2, rejects=2)
+    assert rejects_of(case, res.evidence_id) == {2: "field extra: a JSON str, not an object",
+                                                 3: "field extra: a JSON str, not an object"}

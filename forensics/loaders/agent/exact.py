@@ -39,6 +39,8 @@ def exact_rows(frame: pl.DataFrame, data: bytes) -> pl.DataFrame | None:
     Cheap literal searches over the lines first; the regular expressions, serde and Python
     only see the few lines they flag.
     """
+    if b"\\" not in data and not _string_extra_possible(frame):
+        return frame  # no escape anywhere (one memchr pass): nothing polars could alter
     if b"\x1f" in data:
         return None
     lines = pl.read_csv(data, has_header=False, separator="\x1f", quote_char=None,
@@ -60,6 +62,16 @@ def exact_rows(frame: pl.DataFrame, data: bytes) -> pl.DataFrame | None:
     if not escaped.any():
         return frame
     return _remade(frame, lines, escaped)
+
+
+def _string_extra_possible(frame: pl.DataFrame) -> bool:
+    """An `extra` read as text that starts with `{` and holds no quote: a JSON string
+    (`"{oops"`) reads like that, so the lines must be looked at."""
+    if "extra" not in frame.columns or frame["extra"].null_count() == frame.height:
+        return False
+    texts = frame["extra"]
+    return bool((texts.str.starts_with("{")
+                 & ~texts.str.contains('"', literal=True)).fill_null(False).any())
 
 
 def _odd_escapes(lines: pl.Series) -> bool:
