@@ -17,8 +17,11 @@ import resource
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-import forensics
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout too
+
+import forensics  # noqa: E402
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 
