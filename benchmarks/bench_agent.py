@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from child import load_source  # this folder is on sys.path when run
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -76,22 +78,8 @@ def generate(rows: int, path: Path) -> None:
 def measure(path: Path, case_path: Path) -> dict[str, float]:
     """Run in a child process: load into a case file, report time and peak RSS."""
     code = (
-        "import json, resource, sys, time\n"
-        # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's peak (the
-        # generator's), which is what both figures showed before
-        "def peak_rss_mib():\n"
-        "    for line in open('/proc/self/status'):\n"
-        "        if line.startswith('VmHWM:'):\n"
-        "            return int(line.split()[1]) / 1024\n"
-        "    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        f"sys.path.insert(0, {str(REPO)!r})\n"
-        "import forensics\n"
-        f"case = forensics.open_case({str(case_path)!r})\n"
-        "t, c = time.perf_counter(), time.process_time()\n"
-        f"report = case.load({str(path)!r})\n"
-        "dt, cpu = time.perf_counter() - t, time.process_time() - c\n"
-        "f = report.files[0]\n"
-        "assert f.status == 'loaded', f.message\n"
+        load_source(REPO, path, case_path)
+        + "assert f.status == 'loaded', f.message\n"
         "n = case.sql('SELECT count(*) AS n FROM agent_actions')['n'][0]\n"
         "print(json.dumps({'seconds': dt, 'cpu': cpu, 'rows': f.rows, 'rejects': f.rejects,"
         " 'stored': int(n),"

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import polars as pl
+from child import load_source  # this folder is on sys.path when run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -80,22 +81,8 @@ def make_range_json(path: Path, n: int) -> None:
 def measure(path: Path, case_path: Path) -> dict:
     """In a fresh process (so peak RSS is the load's own): load `path` into a case file."""
     code = (
-        "import json, resource, sys, time\n"
-        # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's peak (the
-        # generator's), which is what both figures showed before
-        "def peak_rss_mib():\n"
-        "    for line in open('/proc/self/status'):\n"
-        "        if line.startswith('VmHWM:'):\n"
-        "            return int(line.split()[1]) / 1024\n"
-        "    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        f"sys.path.insert(0, {str(REPO)!r})\n"
-        "import forensics\n"
-        f"case = forensics.open_case({str(case_path)!r})\n"
-        "t, c = time.perf_counter(), time.process_time()\n"
-        f"report = case.load({str(path)!r})\n"
-        "dt, cpu = time.perf_counter() - t, time.process_time() - c\n"
-        "f = report.files[0]\n"
-        "print(json.dumps({'status': f.status, 'message': f.message, 'format': f.format,"
+        load_source(REPO, path, case_path)
+        + "print(json.dumps({'status': f.status, 'message': f.message, 'format': f.format,"
         " 'rows': f.rows, 'rejects': f.rejects, 'seconds': dt, 'cpu': cpu,"
         " 'rss': peak_rss_mib()}))\n"
     )
