@@ -637,3 +637,19 @@ def test_jsonl_string_extra_in_a_block_without_any_escape_is_a_reject(case, tmp_
     res = load_ok(case, path, rows=2, rejects=2)
     assert rejects_of(case, res.evidence_id) == {2: "field extra: a JSON str, not an object",
                                                  3: "field extra: a JSON str, not an object"}
+
+
+def test_jsonl_unknown_field_first_written_after_the_sample_reaches_extra(case, tmp_path):
+    """The bulk read fixes the spec's fields; a field outside the spec that first shows up
+    past the sampled head of a block must still land in `extra`, never be dropped."""
+    from forensics.loaders.agent import jsonl
+
+    lines = [_line(step=i, command="x" * 100) for i in range(5000)]
+    lines[4000] = _line(step=4000, command="x" * 100, pod="late-pod-7")
+    assert len("\n".join(lines[:4000])) > jsonl.SAMPLE_BYTES
+    path = tmp_path / "late.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = load_ok(case, path, rows=5000)
+    extra = case.sql("SELECT extra FROM agent_actions WHERE evidence_id = ? AND line_no = 4001",
+                     [res.evidence_id]).rows()
+    assert [json.loads(e) for (e,) in extra] == [{"pod": "late-pod-7"}]

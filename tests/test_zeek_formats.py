@@ -260,10 +260,10 @@ def test_data_before_any_header_is_rejected_not_dropped(tmp_path):
 def _bulk_check(lines: list[dict]) -> bool:
     import polars as pl
 
-    from forensics.loaders.zeek_json import _all_keys_parsed
+    from forensics.loaders.jsonkeys import all_keys_parsed
 
     data = "\n".join(json.dumps(x, separators=(",", ":")) for x in lines).encode()
-    return _all_keys_parsed(data, pl.read_ndjson(data))
+    return all_keys_parsed(data, pl.read_ndjson(data))
 
 
 def test_json_key_check_accepts_colons_in_values_and_explicit_nulls():

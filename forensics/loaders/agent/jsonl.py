@@ -25,6 +25,7 @@ from forensics.loaders.agent.exact import exact_rows
 from forensics.loaders.base import LoadContext, json_object_lines
 from forensics.loaders.base import count_blank as _count_blank
 from forensics.loaders.base import damaged_tail as _damaged_tail
+from forensics.loaders.jsonkeys import all_keys_parsed
 from forensics.loaders.reading import Run, has_long_line, iter_blocks, prefetch, split_runs
 
 MARKER = "forensics.agent/1"
@@ -155,7 +156,11 @@ def _read_bulk(data: bytes) -> pl.DataFrame | None:
         cut = data.rfind(b"\n", 0, SAMPLE_BYTES) if len(data) > SAMPLE_BYTES else len(data)
         sample = pl.read_ndjson(data[:cut], infer_schema_length=None)
         if set(sample.columns) <= set(KNOWN):
-            return pl.read_ndjson(data, schema=KNOWN)
+            frame = pl.read_ndjson(data, schema=KNOWN)
+            # a field outside the spec first written after the sample would be dropped
+            # without a word by the fixed schema: the key count tells, else infer
+            if all_keys_parsed(data, frame):
+                return frame
         overrides = {k: t for k, t in KNOWN.items() if f'"{k}"'.encode() in data}
         return pl.read_ndjson(data, schema_overrides=overrides,
                               infer_schema_length=None)
