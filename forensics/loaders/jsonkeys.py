@@ -26,20 +26,22 @@ def all_keys_parsed(data: bytes, frame: pl.DataFrame) -> bool:
     """
     if any(":" in name for name in frame.columns):
         return False
-    counted = _colons_in_values(frame)
-    if counted is None:
+    texts = _text_columns(frame)
+    if texts is None:
         return False
-    in_values, null_like_in_values = counted
     parsed = sum(frame.height - frame[c].null_count() for c in frame.columns)
-    left_over = data.count(b":") - parsed - in_values
+    left_over = data.count(b":") - parsed - _count_in(frame, texts, ":")
     if left_over == 0:
         return True
-    return left_over == data.count(b":null") - null_like_in_values
+    nulls = data.count(b":null")
+    if left_over > nulls:  # `:null`s inside values only lower what may be left over
+        return False
+    return left_over == nulls - _count_in(frame, texts, ":null")
 
 
-def _colons_in_values(frame: pl.DataFrame) -> tuple[int, int] | None:
-    """(colons, `:null`s) inside the parsed values, or None for a column type whose text
-    is not simply recoverable (the caller then infers the schema from every line)."""
+def _text_columns(frame: pl.DataFrame) -> list[pl.Expr] | None:
+    """The parsed values as text, a column each, or None for a column type whose text is
+    not simply recoverable (the caller then infers the schema from every line)."""
     texts: list[pl.Expr] = []
     for name, dtype in frame.schema.items():
         if dtype.is_numeric() or dtype in (pl.Boolean, pl.Null):
@@ -53,12 +55,14 @@ def _colons_in_values(frame: pl.DataFrame) -> tuple[int, int] | None:
             continue
         else:
             return None
+    return texts
+
+
+def _count_in(frame: pl.DataFrame, texts: list[pl.Expr], needle: str) -> int:
+    """How often `needle` occurs inside the parsed text values."""
     if not texts:
-        return 0, 0
-    sums = frame.select(
-        pl.sum_horizontal([t.str.count_matches(":", literal=True).sum().alias(f"c{i}")
-                           for i, t in enumerate(texts)]).alias("colons"),
-        pl.sum_horizontal([t.str.count_matches(":null", literal=True).sum().alias(f"n{i}")
-                           for i, t in enumerate(texts)]).alias("nulls"),
-    ).row(0)
-    return int(sums[0] or 0), int(sums[1] or 0)
+        return 0
+    total = frame.select(pl.sum_horizontal(
+        [t.str.count_matches(needle, literal=True).sum().alias(f"c{i}")
+         for i, t in enumerate(texts)])).item()
+    return int(total or 0)
