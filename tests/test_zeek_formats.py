@@ -284,3 +284,12 @@ def test_json_key_check_never_misses_a_late_key_with_a_value(late):
     rows = [{"ts": 1772611200.0 + i, "uid": f"C{i}", "service": None} for i in range(300)]
     rows[250].update(late)
     assert not _bulk_check(rows)
+
+
+def test_json_key_check_not_fooled_by_a_parsed_value_starting_with_null_text():
+    """A kept value ':null' writes `":null` like an explicit null does; it must not cover
+    for a late key that was dropped."""
+    rows = [{"ts": 1772611200.0 + i, "uid": f"C{i}"} for i in range(300)]
+    rows[10]["uid"] = ":null"
+    rows[250]["late"] = "x"
+    assert not _bulk_check(rows)
