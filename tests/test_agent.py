@@ -653,3 +653,43 @@ def test_jsonl_unknown_field_first_written_after_the_sample_reaches_extra(case, 
     extra = case.sql("SELECT extra FROM agent_actions WHERE evidence_id = ? AND line_no = 4001",
                      [res.evidence_id]).rows()
     assert [json.loads(e) for (e,) in extra] == [{"pod": "late-pod-7"}]
+
+
+def test_jsonl_blocks_parsed_two_at_a_time_equal_one_at_a_time(tmp_path, monkeypatch):
+    """Blocks are parsed in two threads, each counting into its own context: rows,
+    rejects (with their lines) and every count must equal a one-block-at-a-time load."""
+    import functools
+
+    import forensics
+    from forensics.loaders import reading
+    from forensics.loaders.agent import jsonl
+
+    lines = []
+    for i in range(300):
+        if i % 37 == 5:
+            lines.append('{"schema": "forensics.agent/1", "run": "r1"')      # cut short
+        elif i % 53 == 7:
+            lines.append("")
+        else:
+            lines.append(_line(step=i, command=f"cmd {i}", output="o" * (i % 4000)))
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(jsonl, "iter_blocks", functools.partial(reading.iter_blocks,
+                                                                 block_bytes=2000))
+
+    def load():
+        case = forensics.open_case(":memory:")
+        res = case.load(path).files[0]
+        rows = case.sql("SELECT line_no, command, output_excerpt FROM agent_actions "
+                        "ORDER BY line_no").rows()
+        rejects = case.sql("SELECT line_no, reason FROM rejects ORDER BY line_no").rows()
+        ev = case.evidence().select("lines_read", "blank_lines", "rows_loaded",
+                                    "rows_rejected", "notes").rows()
+        return res.rows, rows, rejects, ev
+
+    parallel = load()
+    monkeypatch.setattr(jsonl, "ordered_map", lambda work, items, workers=2: map(work, items))
+    serial = load()
+    assert parallel == serial
+    assert parallel[0] == 300 - len(parallel[2]) - parallel[3][0][1]
+    assert len(parallel[2]) == 8 and parallel[3][0][:2] == (300, 6)

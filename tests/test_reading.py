@@ -144,3 +144,40 @@ def test_has_long_line_agrees_with_measuring_every_line():
         data = b"\n".join(lines)
         limit = rng.choice([1, 2, 9, 10, 16])
         assert has_long_line(data, limit) == (max(map(len, lines)) > limit), (data, limit)
+
+
+def test_ordered_map_keeps_order_raises_in_order_and_stops_when_abandoned():
+    import threading
+    import time
+
+    from forensics.loaders.reading import ordered_map
+
+    def slow(i):
+        time.sleep(0.002 * ((7 * i) % 5))  # later items often finish first
+        return i * i
+
+    assert list(ordered_map(slow, iter(range(40)))) == [i * i for i in range(40)]
+
+    def boom(i):
+        if i == 5:
+            raise ValueError("item 5")
+        return i
+
+    got = []
+    with pytest.raises(ValueError, match="item 5"):
+        for value in ordered_map(boom, iter(range(20))):
+            got.append(value)
+    assert got == [0, 1, 2, 3, 4]
+
+    started = []
+    lock = threading.Lock()
+
+    def record(i):
+        with lock:
+            started.append(i)
+        return i
+
+    stream = ordered_map(record, iter(range(1000)))
+    assert next(stream) == 0
+    stream.close()
+    assert len(started) <= 4  # at most workers + 1 in flight, nothing after the close

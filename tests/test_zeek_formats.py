@@ -293,3 +293,42 @@ def test_json_key_check_not_fooled_by_a_parsed_value_starting_with_null_text():
     rows[10]["uid"] = ":null"
     rows[250]["late"] = "x"
     assert not _bulk_check(rows)
+
+
+def test_json_blocks_parsed_two_at_a_time_equal_one_at_a_time(tmp_path, monkeypatch):
+    import functools
+
+    from forensics.loaders import reading, zeek_json
+
+    lines = []
+    for i in range(400):
+        row = {"ts": 1772611200.0 + i, "uid": f"C{i}", "id.orig_h": "10.0.0.1",
+               "id.orig_p": i}
+        if i % 41 == 3:
+            lines.append(json.dumps(row)[:30])                 # cut short
+        elif i % 59 == 9:
+            lines.append("")
+        elif i % 67 == 11:
+            lines.append(json.dumps({**row, "id.orig_p": "http"}))  # not a port
+        else:
+            lines.append(json.dumps(row))
+    path = tmp_path / "conn.json"
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(zeek_json, "iter_blocks",
+                        functools.partial(reading.iter_blocks, block_bytes=1500))
+
+    def load():
+        case = forensics.open_case(":memory:")
+        case.load(path)
+        rows = case.sql("SELECT line_no, uid, id_orig_p FROM zeek_conn ORDER BY 1").rows()
+        rejects = case.sql("SELECT line_no, reason FROM rejects ORDER BY 1").rows()
+        ev = case.evidence().select("lines_read", "blank_lines", "rows_loaded",
+                                    "rows_rejected").rows()
+        return rows, rejects, ev
+
+    parallel = load()
+    monkeypatch.setattr(zeek_json, "ordered_map",
+                        lambda work, items, workers=2: map(work, items))
+    assert parallel == load()
+    rows, rejects, ev = parallel
+    assert ev == [(400, 7, len(rows), len(rejects))] and len(rejects) == 10 + 6

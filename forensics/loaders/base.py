@@ -80,6 +80,8 @@ class LoadContext:
     _rejects: list[tuple[int, str, str, int]] = field(default_factory=list)
     _columns: dict[str, dict[str, str]] = field(default_factory=dict)
     _owner: int = field(default_factory=threading.get_ident)
+    # guards `_rejects`: parser threads add to it while the connection's thread flushes it
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def name(self) -> str:
@@ -95,15 +97,17 @@ class LoadContext:
         else:
             size = len(raw.encode("utf-8", errors="surrogatepass"))
             text = raw
-        self._rejects.append((line_no, reason, text[:RAW_CAP], size))
-        self.rows_rejected += 1
+        with self._lock:
+            self._rejects.append((line_no, reason, text[:RAW_CAP], size))
+            self.rows_rejected += 1
         # Only the thread that owns the connection writes; a prefetching parser just buffers.
         if len(self._rejects) >= REJECT_FLUSH_ROWS and threading.get_ident() == self._owner:
             self.flush_rejects()
 
     def flush_rejects(self) -> None:
         """Write buffered rejects (call from the connection's thread only)."""
-        batch, self._rejects = self._rejects, []  # an atomic swap: a producer may append
+        with self._lock:  # a producer thread may be adding rejects right now
+            batch, self._rejects = self._rejects, []
         if not batch:
             return
         frame = pl.DataFrame(
@@ -117,6 +121,30 @@ class LoadContext:
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
+
+    # -- one block in a worker thread -----------------------------------------------------
+
+    def fork(self) -> LoadContext:
+        """A context for one block parsed in a worker thread: it counts lines and buffers
+        rejects and notes of its own (never the database), for `absorb` to add in order.
+
+        Counters like `lines_read += n` are not atomic across threads; giving each block
+        its own and adding them on one thread keeps the count check exact.
+        """
+        return LoadContext(con=None, path=self.path,  # type: ignore[arg-type]  (no database)
+                           evidence_id=self.evidence_id, options=self.options, _owner=-1)
+
+    def absorb(self, part: LoadContext) -> None:
+        """Add a forked block's counts, rejects and notes (call in block order)."""
+        self.lines_read += part.lines_read
+        self.header_lines += part.header_lines
+        self.blank_lines += part.blank_lines
+        with self._lock:
+            self.rows_rejected += part.rows_rejected
+            self._rejects.extend(part._rejects)
+        for text in part.notes:
+            self.note(text)
+        self.tz_assumed = self.tz_assumed or part.tz_assumed
 
     # -- rows ----------------------------------------------------------------------------
 

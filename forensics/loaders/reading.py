@@ -14,12 +14,14 @@ import hashlib
 import os
 import threading
 import zlib
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from queue import Empty, Full, Queue
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 BLOCK_BYTES = 32 << 20
 RAW_READ_BYTES = 8 << 20
@@ -233,6 +235,32 @@ def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
             except Empty:
                 pass
             thread.join(timeout=0.05)
+
+
+def ordered_map(work: Callable[[T], U], items: Iterator[T], workers: int = 2) -> Iterator[U]:
+    """`work(item)` for each item in `workers` threads, yielded in the items' order.
+
+    A producer that is one thread (parse, check, convert a block) leaves a core idle
+    while DuckDB waits for it; polars releases the GIL, so two blocks parsed at once use
+    both. At most `workers + 1` items are in flight. `work` must not touch the database
+    connection and must keep its counting to itself (see `LoadContext.fork`). An error
+    is raised here, in order; if the consumer stops, pending work is cancelled.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    pending: deque[Future[U]] = deque()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="forensics-block")
+    try:
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
 
 
 def has_long_line(data: bytes, limit: int) -> bool:

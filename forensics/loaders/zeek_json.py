@@ -17,7 +17,14 @@ import polars as pl
 from forensics.loaders import zeek_types as zt
 from forensics.loaders.base import LONE_SURROGATE_ESCAPE, LoadContext, json_object_lines
 from forensics.loaders.jsonkeys import all_keys_parsed
-from forensics.loaders.reading import Run, has_long_line, iter_blocks, prefetch
+from forensics.loaders.reading import (
+    Block,
+    Run,
+    has_long_line,
+    iter_blocks,
+    ordered_map,
+    prefetch,
+)
 from forensics.loaders.zeek_catalog import ZEEK_FIELD_TYPES
 from forensics.loaders.zeek_common import (
     LINE,
@@ -63,17 +70,27 @@ class ZeekJson:
         store_all(ctx, prefetch(self._frames(ctx)))
 
     def _frames(self, ctx: LoadContext) -> Iterator[tuple[str, pl.DataFrame]]:
-        for block in iter_blocks(ctx.path):
-            ctx.lines_read += block.n_lines
-            intact = damaged_tail(ctx, block)
-            if intact is None:
-                continue
-            # read_ndjson skips blank lines, so a blank line shows up as a row count that
-            # does not match and the careful path (which counts blanks) takes the block
-            run = Run(intact.data, intact.first_line, intact.n_lines, special=False)
-            frame, order, raw_line = self._parse(ctx, run)
-            if frame.height:
-                yield from self._by_path(ctx, frame, order, raw_line)
+        # two blocks parsed at once (polars releases the GIL; the parse is the slow side),
+        # each counting into its own context, added to the file's in block order
+        for part, frames in ordered_map(lambda b: self._block(ctx.fork(), b),
+                                        iter_blocks(ctx.path)):
+            ctx.absorb(part)
+            yield from frames
+
+    def _block(self, ctx: LoadContext, block: Block
+               ) -> tuple[LoadContext, list[tuple[str, pl.DataFrame]]]:
+        """One block's typed frames by table (in a worker thread, on a forked context)."""
+        ctx.lines_read += block.n_lines
+        intact = damaged_tail(ctx, block)
+        if intact is None:
+            return ctx, []
+        # read_ndjson skips blank lines, so a blank line shows up as a row count that
+        # does not match and the careful path (which counts blanks) takes the block
+        run = Run(intact.data, intact.first_line, intact.n_lines, special=False)
+        frame, order, raw_line = self._parse(ctx, run)
+        if not frame.height:
+            return ctx, []
+        return ctx, list(self._by_path(ctx, frame, order, raw_line))
 
     def _parse(
         self, ctx: LoadContext, run: Run

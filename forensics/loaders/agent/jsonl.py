@@ -26,7 +26,15 @@ from forensics.loaders.base import LoadContext, json_object_lines
 from forensics.loaders.base import count_blank as _count_blank
 from forensics.loaders.base import damaged_tail as _damaged_tail
 from forensics.loaders.jsonkeys import all_keys_parsed
-from forensics.loaders.reading import Run, has_long_line, iter_blocks, prefetch, split_runs
+from forensics.loaders.reading import (
+    Block,
+    Run,
+    has_long_line,
+    iter_blocks,
+    ordered_map,
+    prefetch,
+    split_runs,
+)
 
 MARKER = "forensics.agent/1"
 DEFAULT_FRAMEWORK = "forensics-jsonl"
@@ -82,29 +90,43 @@ class AgentJsonl:
                      "cut to an excerpt of that length")
 
     def _frames(self, ctx: LoadContext, state: dict[str, int]) -> Iterator[pl.DataFrame]:
-        # reading (a copy and a newline count per block, under the GIL) in a thread
-        # of its own, so it overlaps the parse (polars releases the GIL)
-        for block in prefetch(iter_blocks(ctx.path), depth=1):
-            ctx.lines_read += block.n_lines
-            intact = _damaged_tail(ctx, block)
-            if intact is None:
+        # Reading (a copy and a newline count per block, under the GIL) in a thread of its
+        # own, and two blocks parsed at once (polars releases the GIL): the parse, not
+        # DuckDB's write, is the slow side. Each block counts into its own context, added
+        # to the file's in block order.
+        blocks = prefetch(iter_blocks(ctx.path), depth=1)
+        for part, frames, truncated in ordered_map(
+                lambda block: self._block(ctx.fork(), block), blocks):
+            ctx.absorb(part)
+            state["truncated"] += truncated
+            yield from frames
+
+    def _block(self, ctx: LoadContext, block: Block
+               ) -> tuple[LoadContext, list[pl.DataFrame], int]:
+        """One block's converted frames (in a worker thread, on a forked context)."""
+        state = {"truncated": 0}
+        frames: list[pl.DataFrame] = []
+        ctx.lines_read += block.n_lines
+        intact = _damaged_tail(ctx, block)
+        if intact is None:
+            return ctx, frames, 0
+        # The whole block in one bulk read first: the reader skips blank lines, so a
+        # block with none is known clean by its row count, without a search for them.
+        # Otherwise its runs between blank lines go one by one, as before.
+        whole = Run(intact.data, intact.first_line, intact.n_lines, special=False)
+        frame = _read_run_bulk(ctx, whole)
+        if frame is not None:
+            runs: Iterator[tuple[Run, pl.DataFrame | None]] = iter([(whole, frame)])
+        else:
+            runs = ((run, None) for run in split_runs(intact, None))
+        for run, bulk in runs:
+            if run.special:
+                _count_blank(ctx, run.data)
                 continue
-            # The whole block in one bulk read first: the reader skips blank lines, so a
-            # block with none is known clean by its row count, without a search for them.
-            # Otherwise its runs between blank lines go one by one, as before.
-            whole = Run(intact.data, intact.first_line, intact.n_lines, special=False)
-            frame = _read_run_bulk(ctx, whole)
-            if frame is not None:
-                runs: Iterator[tuple[Run, pl.DataFrame | None]] = iter([(whole, frame)])
-            else:
-                runs = ((run, None) for run in split_runs(intact, None))
-            for run, bulk in runs:
-                if run.special:
-                    _count_blank(ctx, run.data)
-                    continue
-                out = self._load_run(ctx, run, state, bulk)
-                if out is not None and out.height:
-                    yield out
+            out = self._load_run(ctx, run, state, bulk)
+            if out is not None and out.height:
+                frames.append(out)
+        return ctx, frames, state["truncated"]
 
     def _load_run(self, ctx: LoadContext, run: Run, state: dict[str, int],
                   frame: pl.DataFrame | None = None) -> pl.DataFrame | None:
