@@ -1,0 +1,91 @@
+"""The `values` arrays of a compact range-query document, read without a JSON parser.
+
+A `/api/v1/query_range` response is nearly all `[t,"v"]` pairs: the series' label objects
+are a few hundred bytes, the pairs megabytes. Inferring the schema of the whole document
+(which the label key order needs: it decides the key order of `extra`) costs as much as
+the rest of the load. So the document is split: the arrays' contents are cut out, leaving
+a *skeleton* that polars reads exactly as it would the whole (same labels, same order,
+same errors), and the pairs are read as delimited text by polars' CSV reader.
+
+The split is only trusted when it is provably the JSON parse: every array is compact
+(`"values":[[t,"v"],...]`, as Prometheus writes it), every time a plain decimal that
+polars prints back unchanged, every value a non-empty string with no quote, backslash or
+control character. Anything else (pretty-printed JSON, escapes, numbers as values) returns
+None and the caller reads the whole document the general way.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+_KEY = b'"values"'
+_OPEN = b'"values":['
+# a time polars prints back as written: <= 15 significant digits, no exponent, no trailing
+# zero in the fraction (polars re-formats 1700000000.100 as 1700000000.1); with the ","
+# that ends it in the split text
+_TIME = r"^[1-9][0-9]{0,11}(?:\.[0-9]{0,2}[1-9])?,$"
+# bytes a JSON string may not hold raw; \r would also be eaten by the CSV reader
+_CONTROL = bytes(range(0x20))
+
+
+def split(data: bytes) -> tuple[bytes, list[bytes]] | None:
+    """(skeleton, inner text of each `values` array) or None if the document is not compact.
+
+    The skeleton is `data` with each array emptied to `[]`; the inner text of `[[a],[b]]`
+    is `a],[b`, without the last pair's closing quote (checked to be there). Every
+    `"values"` in the text must be such a key: a label or string cannot hold that text
+    (its quotes would be escaped), so a count mismatch means a layout we do not read here.
+    """
+    spans: list[bytes] = []
+    parts: list[bytes] = []
+    prev = pos = 0
+    while (at := data.find(_OPEN, pos)) >= 0:
+        start = at + len(_OPEN)
+        nxt = data[start:start + 1]
+        if nxt == b"]":
+            spans.append(b"")
+            pos = start + 1
+            continue
+        end = data.find(b"]]", start)
+        if nxt != b"[" or end < 0 or data[end - 1:end] != b'"':
+            return None
+        spans.append(data[start + 1:end - 1])
+        parts.append(data[prev:start])
+        prev = pos = end + 1
+    if not spans or data.count(_KEY) != len(spans):
+        return None
+    parts.append(data[prev:])
+    return b"".join(parts), spans
+
+
+def read(spans: list[bytes]) -> pl.DataFrame | None:
+    """(sid, t, vtext) for the pairs of `spans` in order, sid the index of the span; None
+    unless every pair has the checked shape.
+
+    `"],[` between pairs becomes a newline and the remaining `,"` splits time from value,
+    so a line is `t,"v`; a quote inside a value would make a third field (an error), an
+    empty value a NULL, and a time that is not the whole first field fails its pattern.
+    """
+    counts = [s.count(b'"],[') + 1 if s else 0 for s in spans]
+    filled = [s for s in spans if s]
+    text = b"\n".join(filled)
+    # the only control characters: the newlines just put between the arrays
+    if b"\\" in text or len(text) - len(text.translate(None, _CONTROL)) != len(filled) - 1:
+        return None
+    text = text.replace(b'"],[', b"\n")
+    try:
+        frame = pl.read_csv(text, has_header=False, separator='"', quote_char=None,
+                            schema={"t": pl.String, "vtext": pl.String})
+    except pl.exceptions.PolarsError:  # ragged (a quote in a value), not UTF-8, ...
+        return None
+    ok = frame.select((pl.col("t").str.contains(_TIME) & pl.col("vtext").is_not_null())
+                      .all()).item()
+    if frame.height != sum(counts) or not ok:
+        return None
+    return frame.select(_sids(counts), pl.col("t").str.strip_suffix(","), "vtext")
+
+
+def _sids(counts: list[int]) -> pl.Series:
+    """0 repeated counts[0] times, 1 counts[1] times, ...: each pair's series."""
+    ids = pl.Series("sid", range(len(counts)), dtype=pl.Int64)
+    return ids.repeat_by(pl.Series(counts, dtype=pl.UInt32)).explode().drop_nulls()
