@@ -793,16 +793,26 @@ def _range_variant(kind: str) -> str:
         result[1]["metric"]["aa"] = "2"
     elif kind == "not-success":
         doc["status"] = "error"
+    elif kind == "dup-ts":  # a time twice in one series: a repeat row
+        doc["data"]["result"][0]["values"].append([1700000000, "9"])
+    elif kind == "reversed":  # times not increasing: repeats are looked for the dear way
+        doc["data"]["result"][3]["values"].reverse()
+    elif kind == "dup-series":  # two series of one GPU and metric (job differs)
+        twin = json.loads(json.dumps(doc["data"]["result"][0]))
+        twin["metric"]["job"] = "other"
+        doc["data"]["result"].append(twin)
     return _compact(doc)
 
 
-_FAST_KINDS = {"plain", "empty-series", "unicode", "float-time", "comma", "label-order"}
+_FAST_KINDS = {"plain", "empty-series", "unicode", "float-time", "comma", "label-order",
+               "dup-ts", "reversed", "dup-series"}
 
 
 @pytest.mark.parametrize("kind", [
     "plain", "empty-series", "pretty", "quote", "backslash", "empty", "brackets", "separator",
     "comma", "tab", "unicode", "number", "null", "triple", "float-time", "exp-time",
-    "zero-time", "label-named-values", "label-order", "not-success"])
+    "zero-time", "label-named-values", "label-order", "not-success", "dup-ts", "reversed",
+    "dup-series"])
 def test_range_json_split_read_matches_whole(case, tmp_path, monkeypatch, kind):
     # the values arrays read as text (prom_values) store exactly what reading the whole
     # document with polars' JSON reader stores: rows, extra text, rejects with raw text,
@@ -837,6 +847,8 @@ def test_range_json_split_read_matches_whole(case, tmp_path, monkeypatch, kind):
     assert split == whole
     if kind == "plain":
         assert len(split[0][0]) == 18 and split[2][0][1] == '{"job":"dcgm"}'
+    if kind in ("dup-ts", "dup-series"):
+        assert sum("scrape_repeat" in t for _, t in split[2]) == (1 if kind == "dup-ts" else 3)
     if kind == "label-order":
         assert split[2][0][1] == sorted({"job": "dcgm", "zz": "1", "aa": "2"}.items())
 
