@@ -785,6 +785,11 @@ def _range_variant(kind: str) -> str:
         return text.replace("[1700000015,", "[1.700000015e9,", 1)
     elif kind == "zero-time":
         return text.replace("[1700000015,", "[1700000015.100,", 1)
+    elif kind in ("neg-time", "lead-zero", "no-comma"):
+        new = {"neg-time": "[-5,", "lead-zero": "[01700000015,", "no-comma": "[1700000015"}
+        return text.replace("[1700000015,", new[kind], 1)
+    elif kind == "big-time":  # past the whole-seconds check's range: read by pattern
+        return text.replace("[1700000015,", "[9999999999,")
     elif kind == "label-named-values":
         doc["data"]["result"][0]["metric"]["values"] = "[[1,2]]"
     elif kind == "label-order":
@@ -805,14 +810,14 @@ def _range_variant(kind: str) -> str:
 
 
 _FAST_KINDS = {"plain", "empty-series", "unicode", "float-time", "comma", "label-order",
-               "dup-ts", "reversed", "dup-series"}
+               "dup-ts", "reversed", "dup-series", "big-time"}
 
 
 @pytest.mark.parametrize("kind", [
     "plain", "empty-series", "pretty", "quote", "backslash", "empty", "brackets", "separator",
     "comma", "tab", "unicode", "number", "null", "triple", "float-time", "exp-time",
     "zero-time", "label-named-values", "label-order", "not-success", "dup-ts", "reversed",
-    "dup-series"])
+    "dup-series", "neg-time", "lead-zero", "no-comma", "big-time"])
 def test_range_json_split_read_matches_whole(case, tmp_path, monkeypatch, kind):
     # the values arrays read as text (prom_values) store exactly what reading the whole
     # document with polars' JSON reader stores: rows, extra text, rejects with raw text,

@@ -21,9 +21,8 @@ import polars as pl
 _KEY = b'"values"'
 _OPEN = b'"values":['
 # a time polars prints back as written: <= 15 significant digits, no exponent, no trailing
-# zero in the fraction (polars re-formats 1700000000.100 as 1700000000.1); with the ","
-# that ends it in the split text
-_TIME = r"^[1-9][0-9]{0,11}(?:\.[0-9]{0,2}[1-9])?,$"
+# zero in the fraction (polars re-formats 1700000000.100 as 1700000000.1)
+_TIME = r"^[1-9][0-9]{0,11}(?:\.[0-9]{0,2}[1-9])?$"
 # bytes a JSON string may not hold raw; \r would also be eaten by the CSV reader
 _CONTROL = bytes(range(0x20))
 
@@ -59,8 +58,8 @@ def split(data: bytes) -> tuple[bytes, list[bytes]] | None:
 
 
 def read(spans: list[bytes]) -> pl.DataFrame | None:
-    """(sid, t, vtext) for the pairs of `spans` in order, sid the index of the span; None
-    unless every pair has the checked shape.
+    """(sid, t, vtext, and ts when the times are whole seconds) for the pairs of `spans` in
+    order, sid the index of the span; None unless every pair has the checked shape.
 
     `"],[` between pairs becomes a newline and the remaining `,"` splits time from value,
     so a line is `t,"v`; a quote inside a value would make a third field (an error), an
@@ -78,11 +77,34 @@ def read(spans: list[bytes]) -> pl.DataFrame | None:
                             schema={"t": pl.String, "vtext": pl.String})
     except pl.exceptions.PolarsError:  # ragged (a quote in a value), not UTF-8, ...
         return None
-    ok = frame.select((pl.col("t").str.contains(_TIME) & pl.col("vtext").is_not_null())
-                      .all()).item()
-    if frame.height != sum(counts) or not ok:
+    # every time field must end with the "," of its ',"' (else the line was `t"v`)
+    ok = frame.select((pl.col("vtext").is_not_null() & pl.col("t").str.ends_with(",")).all())
+    if frame.height != sum(counts) or not ok.item():
         return None
-    return frame.select(_sids(counts), pl.col("t").str.strip_suffix(","), "vtext")
+    frame = frame.select(_sids(counts), pl.col("t").str.strip_suffix(","), "vtext")
+    ts = _whole_seconds(frame["t"])
+    if ts is not None:
+        return frame.with_columns(ts)
+    return frame if frame.select(pl.col("t").str.contains(_TIME).all()).item() else None
+
+
+def _whole_seconds(t: pl.Series) -> pl.Series | None:
+    """`ts` when every time is a whole number of seconds written canonically (no sign, no
+    leading zero), the usual range query; None to check the times by pattern instead.
+
+    Cheaper than the pattern: a text of n bytes that reads as an integer with n digits
+    is those digits. Below 9e9 s, seconds * 10^6 is what the float path rounds to.
+    """
+    secs = t.cast(pl.Int64, strict=False)
+    if secs.null_count() or not secs.len() or secs.min() <= 0 or secs.max() >= 9_000_000_000:
+        return None
+    width = t.str.len_bytes().cast(pl.Int64)
+    powers = pl.Series([10 ** i for i in range(11)], dtype=pl.Int64)
+    if (width > 10).any() or ((secs < powers.gather(width - 1)) | (secs >= powers.gather(width))
+                              ).any():
+        return None
+    return (pl.from_epoch(secs * 1_000_000, time_unit="us").dt.replace_time_zone("UTC")
+            .alias("ts"))
 
 
 def _sids(counts: list[int]) -> pl.Series:

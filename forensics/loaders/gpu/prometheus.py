@@ -315,10 +315,10 @@ def _labels(result: pl.DataFrame) -> dict[int, dict[str, str]]:
 
 
 def _numbered(pairs: pl.DataFrame) -> pl.DataFrame:
-    """(sid, t, vtext) in document order to (unit, sid, ts, vtext, t)."""
+    """(sid, t, vtext, perhaps ts already) in document order to (unit, sid, ts, vtext, t)."""
     secs = pl.col("t").cast(pl.Float64, strict=False)
-    ts = pl.from_epoch((secs * 1_000_000).round(0).cast(pl.Int64), time_unit="us") \
-        .dt.replace_time_zone("UTC")
+    ts = pl.col("ts") if "ts" in pairs.columns else pl.from_epoch(
+        (secs * 1_000_000).round(0).cast(pl.Int64), time_unit="us").dt.replace_time_zone("UTC")
     return pairs.select(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("unit"), "sid",
                         ts.alias("ts"), "vtext", "t")
 
