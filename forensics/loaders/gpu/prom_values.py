@@ -4,8 +4,10 @@ A `/api/v1/query_range` response is nearly all `[t,"v"]` pairs: the series' labe
 are a few hundred bytes, the pairs megabytes. Inferring the schema of the whole document
 (which the label key order needs: it decides the key order of `extra`) costs as much as
 the rest of the load. So the document is split: the arrays' contents are cut out, leaving
-a *skeleton* that polars reads exactly as it would the whole (same labels, same order,
-same errors), and the pairs are read as delimited text by polars' CSV reader.
+a *skeleton* that polars reads as it would the whole (same labels, same key order, same
+errors), and the pairs are read as delimited text by polars' CSV reader. (The key order is
+stable when every series carries the same labels in the same order, as exporters write
+them; when label sets differ, polars' inferred order varies between reads, whole or split.)
 
 The split is only trusted when it is provably the JSON parse: every array is compact
 (`"values":[[t,"v"],...]`, as Prometheus writes it), every time a plain decimal that
@@ -63,7 +65,8 @@ def read(spans: list[bytes]) -> pl.DataFrame | None:
 
     `"],[` between pairs becomes a newline and the remaining `,"` splits time from value,
     so a line is `t,"v`; a quote inside a value would make a third field (an error), an
-    empty value a NULL, and a time that is not the whole first field fails its pattern.
+    empty value a NULL, a line without `,"` a time field without its comma, and a time
+    that is not canonical fails the whole-seconds check and then the pattern.
     """
     counts = [s.count(b'"],[') + 1 if s else 0 for s in spans]
     filled = [s for s in spans if s]
