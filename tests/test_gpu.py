@@ -840,6 +840,7 @@ def test_range_json_split_read_matches_whole(case, tmp_path, monkeypatch, kind):
         return _stored(case, eid), raw, extra
 
     text = _range_variant(kind)
+    monkeypatch.setattr(prom_values, "MIN_BYTES", 0)  # small documents are read whole
     monkeypatch.setattr(prom_values, "read", spy)
     split = stored(load(case, write(tmp_path, "a.json", text)).evidence_id)
     assert any(used) == (kind in _FAST_KINDS)

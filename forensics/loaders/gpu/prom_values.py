@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import polars as pl
 
+# below this the whole-document read is quicker than the split's extra steps (~10 ms)
+MIN_BYTES = 1 << 20
 _KEY = b'"values"'
 _OPEN = b'"values":['
 # a time polars prints back as written: <= 15 significant digits, no exponent, no trailing
@@ -30,13 +32,16 @@ _CONTROL = bytes(range(0x20))
 
 
 def split(data: bytes) -> tuple[bytes, list[bytes]] | None:
-    """(skeleton, inner text of each `values` array) or None if the document is not compact.
+    """(skeleton, inner text of each `values` array), or None if the document is not compact
+    or is small enough to read whole.
 
     The skeleton is `data` with each array emptied to `[]`; the inner text of `[[a],[b]]`
     is `a],[b`, without the last pair's closing quote (checked to be there). Every
     `"values"` in the text must be such a key: a label or string cannot hold that text
     (its quotes would be escaped), so a count mismatch means a layout we do not read here.
     """
+    if len(data) < MIN_BYTES:
+        return None
     spans: list[bytes] = []
     parts: list[bytes] = []
     prev = pos = 0
