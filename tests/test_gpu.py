@@ -751,3 +751,118 @@ def test_query_csv_lines_not_utf8_are_rejected(case, tmp_path, monkeypatch, smal
                     [res.evidence_id]).rows()
     assert good == [(2, "NVIDIA H100", 50.0, '{"pci.bus_id":"00:01"}'),
                     (7, "NVIDIA H100 \u00e9", 54.0, '{"pci.bus_id":"00:01"}')]
+
+
+def _compact(doc: dict) -> str:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+def _range_variant(kind: str) -> str:
+    """A compact range document, changed so one pair (or the layout) is off the fast shape."""
+    doc = _range_doc()
+    values = doc["data"]["result"][4]["values"]
+    text = _compact(doc)
+    if kind == "plain":
+        return text
+    if kind == "empty-series":  # a series without pairs is still a series
+        doc["data"]["result"][2]["values"] = []
+        return _compact(doc)
+    if kind == "pretty":
+        return json.dumps(doc, indent=1)
+    changes = {"quote": 'a"b', "backslash": "a\\b", "empty": "", "brackets": "]]",
+               "separator": '"],[', "comma": "1,5", "tab": "a\tb", "unicode": "ünï"}
+    if kind in changes:
+        values[1][1] = changes[kind]
+    elif kind == "number":
+        values[1][1] = 5
+    elif kind == "null":
+        values[1] = None
+    elif kind == "triple":
+        values[1].append("x")
+    elif kind == "float-time":
+        values[1][0] = 1700000015.25
+    elif kind == "exp-time":
+        return text.replace("[1700000015,", "[1.700000015e9,", 1)
+    elif kind == "zero-time":
+        return text.replace("[1700000015,", "[1700000015.100,", 1)
+    elif kind in ("neg-time", "lead-zero", "no-comma"):
+        new = {"neg-time": "[-5,", "lead-zero": "[01700000015,", "no-comma": "[1700000015"}
+        return text.replace("[1700000015,", new[kind], 1)
+    elif kind == "big-time":  # past the whole-seconds check's range: read by pattern
+        return text.replace("[1700000015,", "[9999999999,")
+    elif kind == "label-named-values":
+        doc["data"]["result"][0]["metric"]["values"] = "[[1,2]]"
+    elif kind == "label-order":
+        result = doc["data"]["result"]
+        result[0]["metric"] = {"zz": "1", **result[0]["metric"]}
+        result[1]["metric"]["aa"] = "2"
+    elif kind == "not-success":
+        doc["status"] = "error"
+    elif kind == "dup-ts":  # a time twice in one series: a repeat row
+        doc["data"]["result"][0]["values"].append([1700000000, "9"])
+    elif kind == "reversed":  # times not increasing: repeats are looked for the dear way
+        doc["data"]["result"][3]["values"].reverse()
+    elif kind == "dup-series":  # two series of one GPU and metric (job differs)
+        twin = json.loads(json.dumps(doc["data"]["result"][0]))
+        twin["metric"]["job"] = "other"
+        doc["data"]["result"].append(twin)
+    return _compact(doc)
+
+
+_FAST_KINDS = {"plain", "empty-series", "unicode", "float-time", "comma", "label-order",
+               "dup-ts", "reversed", "dup-series", "big-time"}
+
+
+@pytest.mark.parametrize("kind", [
+    "plain", "empty-series", "pretty", "quote", "backslash", "empty", "brackets", "separator",
+    "comma", "tab", "unicode", "number", "null", "triple", "float-time", "exp-time",
+    "zero-time", "label-named-values", "label-order", "not-success", "dup-ts", "reversed",
+    "dup-series", "neg-time", "lead-zero", "no-comma", "big-time"])
+def test_range_json_split_read_matches_whole(case, tmp_path, monkeypatch, kind):
+    # the values arrays read as text (prom_values) store exactly what reading the whole
+    # document with polars' JSON reader stores: rows, extra text, rejects with raw text,
+    # notes and counts; documents off the fast shape are read whole
+    from forensics.loaders.gpu import prom_values
+
+    used = []
+    real = prom_values.read
+
+    def spy(spans):
+        out = real(spans)
+        used.append(out is not None)
+        return out
+
+    def stored(eid):
+        raw = case.sql("SELECT line_no, raw FROM rejects WHERE evidence_id = ? ORDER BY "
+                       "line_no", [eid]).rows()
+        extra = case.sql("SELECT line_no, extra::VARCHAR FROM gpu_samples WHERE "
+                         "evidence_id = ? ORDER BY line_no", [eid]).rows()
+        return _stored(case, eid), raw, extra
+
+    text = _range_variant(kind)
+    monkeypatch.setattr(prom_values, "MIN_BYTES", 0)  # small documents are read whole
+    monkeypatch.setattr(prom_values, "read", spy)
+    split = stored(load(case, write(tmp_path, "a.json", text)).evidence_id)
+    assert any(used) == (kind in _FAST_KINDS)
+    monkeypatch.setattr(prom_values, "split", lambda data: None)
+    whole = stored(load(case, write(tmp_path, "b.json", text + "\n")).evidence_id)
+    if kind == "label-order":
+        # label sets that differ between series: polars' inferred key order is not stable
+        # from one read to the next (whole or split alike), so compare the keys as sets
+        split, whole = _keys_as_sets(split), _keys_as_sets(whole)
+    assert split == whole
+    if kind == "plain":
+        assert len(split[0][0]) == 18 and split[2][0][1] == '{"job":"dcgm"}'
+    if kind in ("dup-ts", "dup-series"):
+        assert sum("scrape_repeat" in t for _, t in split[2]) == (1 if kind == "dup-ts" else 3)
+    if kind == "label-order":
+        assert split[2][0][1] == sorted({"job": "dcgm", "zz": "1", "aa": "2"}.items())
+
+
+def _keys_as_sets(stored: tuple) -> tuple:
+    """`stored` of the split-read test with every `extra` text as sorted (key, value) pairs."""
+    def norm(text):
+        return sorted(json.loads(text).items())
+    (rows, *rest), raw, extra = stored
+    rows = [{**r, "extra": norm(r["extra"])} for r in rows]
+    return (rows, *rest), raw, [(n, norm(t)) for n, t in extra]

@@ -336,7 +336,13 @@ def split_runs(block: Block, comment: bytes | None) -> Iterator[Run]:
 
 
 def read_head(path: str | os.PathLike[str], size: int = 65536) -> bytes:
-    """The first `size` bytes of the decompressed content, for sniffing."""
+    """The first `size` bytes of the decompressed content, for sniffing.
+
+    A plain file is read for just those bytes: its chunks are whole 32 MiB blocks, and
+    reading one to keep 64 KiB cost ~12 ms for an 18 MB file, on every load."""
+    if not is_gzip(path):
+        with open(path, "rb") as fh:
+            return fh.read(size)
     out = b""
     for item in decompressed_chunks(path):
         if isinstance(item, BaseException):

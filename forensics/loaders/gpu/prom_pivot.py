@@ -191,8 +191,7 @@ def pivot_store(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
     df = frame.join(series.select(per_series), on="sid", how="left", maintain_order="left")
     if not by_series:
         df = df.with_columns(mid.alias("__mid"))
-    value = pl.col("vtext").str.strip_prefix("+").cast(pl.Float64, strict=False)
-    df = df.with_columns(value.alias("value"))
+    df = df.with_columns(_values(df["vtext"]))
     mapped = SAMPLE_METRICS | PROCESS_METRICS
     is_mapped = pl.col("metric").is_in(list(mapped))
     no_gpu = (pl.col("kind") == "none") & is_mapped
@@ -237,6 +236,16 @@ def pivot_store(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
     return written
 
 
+def _values(vtext: pl.Series) -> pl.Series:
+    """Sample values as floats; a leading '+' is allowed. The strip copies every string,
+    so it runs only when a plain cast leaves some value unread (the result is the same:
+    a text the cast reads is read the same way without a '+' in front)."""
+    value = vtext.cast(pl.Float64, strict=False)
+    if value.null_count() != vtext.null_count():
+        value = vtext.str.strip_prefix("+").cast(pl.Float64, strict=False)
+    return value.alias("value")
+
+
 def _pivot(ctx: LoadContext, df: pl.DataFrame, series: pl.DataFrame, metric_names: list[str],
            metrics: dict[str, tuple[str, float]], targets: list[str],
            stats: PivotStats) -> pl.DataFrame:
@@ -255,9 +264,10 @@ def _pivot(ctx: LoadContext, df: pl.DataFrame, series: pl.DataFrame, metric_name
     df = df.with_columns(scaled.alias("__scaled"))
     # a metric repeated for the same GPU and time starts a new row (scrapes concatenated
     # without times); the window that numbers repeats is costly, so only when there are any.
-    # Distinct hashes prove there are none without the dearer exact test.
+    # Ordered series or distinct hashes prove there are none without the dearer exact test.
     ident = pl.struct("ts", "__kid", "__mid")
-    if (df.select(ident.hash().n_unique()).item() < df.height
+    if (not _ordered_series(df, series)
+            and df.select(ident.hash().n_unique()).item() < df.height
             and df.select(ident.is_duplicated().any()).item()):
         df = df.with_columns(
             pl.int_range(pl.len()).over(["ts", "__kid", "__mid"]).alias("__occ"))
@@ -270,6 +280,24 @@ def _pivot(ctx: LoadContext, df: pl.DataFrame, series: pl.DataFrame, metric_name
     if fast is not None:
         return fast
     return _pivot_general(df, series, targets, repeats)
+
+
+def _ordered_series(df: pl.DataFrame, series: pl.DataFrame) -> bool:
+    """True if no (time, GPU, metric) repeats, shown cheaply for a range query: each
+    series has its own (GPU, metric), and its samples are one run of strictly increasing
+    times (Prometheus returns them so). False only means "not shown this way"."""
+    if "__mid" not in series.columns or df.height == 0:
+        return False
+    sidx, ts = df["__sidx"], df["ts"]
+    same = (sidx == sidx.shift(1)).fill_null(False)
+    runs = sidx.filter(~same)
+    if runs.n_unique() != runs.len():
+        return False  # a series in more than one run
+    present = series.filter(pl.col("__sidx").is_in(runs.implode()))
+    if present.select(pl.struct("__kid", "__mid").is_duplicated().any()).item():
+        return False
+    backwards = (same & (ts <= ts.shift(1))).fill_null(True)
+    return not backwards.any()
 
 
 def _pivot_plain(ctx: LoadContext, df: pl.DataFrame, series: pl.DataFrame,
@@ -294,9 +322,12 @@ def _pivot_plain(ctx: LoadContext, df: pl.DataFrame, series: pl.DataFrame,
     if attrs["__kid"].is_duplicated().any():
         return None
     attrs = attrs.with_columns(entries_json(ctx, attrs["lab_extra"]).alias("extra"))
+    # only the columns some metric fills (the insert makes the others NULL); group order
+    # does not matter, the rows are sorted by their first unit, which no two share
+    filled = set(targets_of["__tix"].to_list())
     aggs = [pl.col("unit").min().alias(c.LINE)]
     aggs += [pl.when(pl.col("__tix") == i).then(pl.col("__scaled")).max().alias(t)
-             for i, t in enumerate(targets)]
+             for i, t in enumerate(targets) if i in filled]
     out = df.group_by(["ts", "__kid"], maintain_order=True).agg(aggs)
     out = out.join(attrs.drop("lab_extra"), on="__kid", how="left", maintain_order="left")
     return out.sort(c.LINE)

@@ -8,8 +8,10 @@ with the exposition format's escapes; the lines themselves are split by one vect
 regex per block.
 
 JSON: the document `/api/v1/query_range` (resultType matrix) or `/api/v1/query` (vector)
-returns. It is read by polars' JSON reader and exploded to one row per (series, value)
-pair; `line_no` is the 1-based index of that pair in document order (series by series).
+returns, one row per (series, value) pair; `line_no` is the 1-based index of that pair in
+document order (series by series). A compact matrix (as Prometheus writes it) is read in
+two parts, the label objects by polars' JSON reader and the `values` arrays as text
+(`prom_values`); any other document by polars' JSON reader as a whole, then exploded.
 
 Both pivot through `prom_pivot`, which documents the row and count semantics.
 """
@@ -26,6 +28,7 @@ import polars as pl
 from forensics.loaders.base import LoadContext
 from forensics.loaders.gpu import common as c
 from forensics.loaders.gpu import prom_pivot as pp
+from forensics.loaders.gpu import prom_values as pv
 from forensics.loaders.reading import iter_blocks
 
 _SAMPLE = (r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{.*\})?\s+(\S+)(?:\s+(-?[0-9]+))?\s*$")
@@ -218,7 +221,7 @@ class PrometheusRangeJson:
         data = b"\n".join(parts)
         ctx.note("Prometheus JSON: line_no is the 1-based index of the (series, value) pair "
                  "in document order")
-        pairs, series_labels, problem = self._read(data)
+        pairs, series_labels, problem = self._read(data, damage is not None)
         if problem is not None:
             ctx.lines_read += 1
             why = f"{damage}; {problem}" if damage else problem
@@ -244,55 +247,98 @@ class PrometheusRangeJson:
         pp.note_stats(ctx, stats, "Prometheus JSON")
 
     @staticmethod
-    def _read(data: bytes) -> tuple[pl.DataFrame, dict[int, dict[str, str]], str | None]:
-        """(pairs: unit, sid, ts, vtext), labels per sid, or a reason the document is unusable."""
-        empty = pl.DataFrame(schema={"unit": pl.Int64, "sid": pl.Int64, "ts": c.UTC_US,
-                                     "vtext": pl.String})
+    def _read(data: bytes, damaged: bool = False
+              ) -> tuple[pl.DataFrame, dict[int, dict[str, str]], str | None]:
+        """(pairs: unit, sid, ts, vtext, t), labels per sid, or a reason the document is
+        unusable. A compact matrix is read in two parts (`prom_values`); anything else, or
+        a damaged stream, by polars' JSON reader as a whole."""
+        if not damaged and (cut := pv.split(data)) is not None:
+            fast = _read_split(*cut)
+            if fast is not None:
+                return fast
         try:
             doc = pl.read_json(data, infer_schema_length=None)
         except Exception:  # polars raises several kinds; stdlib json names the position
             try:
                 obj = json.loads(data)
             except json.JSONDecodeError as exc:
-                return empty, {}, (f"not valid JSON: {exc.msg} at line {exc.lineno} column "
-                                   f"{exc.colno}")
+                return _EMPTY, {}, (f"not valid JSON: {exc.msg} at line {exc.lineno} column "
+                                    f"{exc.colno}")
             except UnicodeDecodeError as exc:
-                return empty, {}, f"not valid UTF-8 at byte {exc.start}"
-            return _read_obj(obj, empty)
+                return _EMPTY, {}, f"not valid UTF-8 at byte {exc.start}"
+            return _read_obj(obj, _EMPTY)
         try:
-            status = doc["status"][0] if "status" in doc.columns else None
-            if status != "success":
-                return empty, {}, f"response status is {status!r}, not 'success'"
-            dat = doc["data"].struct.unnest()
-            rtype = dat["resultType"][0]
-            result = dat.select(pl.col("result").explode()).unnest("result")
+            result, rtype, problem = _result(doc)
         except Exception as exc:  # an unexpected shape: let the stdlib path explain it
-            return _read_obj(json.loads(data), empty) if data.strip() else (
-                empty, {}, f"unexpected document shape: {exc}")
-        if rtype not in ("matrix", "vector"):
-            return empty, {}, f"resultType {rtype!r} is not matrix or vector"
-        if result.height == 0 or "metric" not in result.columns:
-            return empty, {}, None
-        metric = result["metric"]
-        labels_list = [{k: v for k, v in (m or {}).items() if v is not None}
-                       for m in metric.to_list()]
-        sids = list(range(len(labels_list)))
+            return _read_obj(json.loads(data), _EMPTY) if data.strip() else (
+                _EMPTY, {}, f"unexpected document shape: {exc}")
+        if problem is not None or result.height == 0 or "metric" not in result.columns:
+            return _EMPTY, {}, problem
+        labels = _labels(result)
         col = "values" if rtype == "matrix" else "value"
         if col not in result.columns:
-            return empty, {}, f"matrix result without '{col}'"
-        res = result.select(pl.Series("sid", sids, dtype=pl.Int64), pl.col(col).alias("v"))
+            return _EMPTY, {}, f"matrix result without '{col}'"
+        res = result.select(pl.Series("sid", range(len(labels)), dtype=pl.Int64),
+                            pl.col(col).alias("v"))
         pairs = res if rtype == "vector" else res.explode("v")
         pairs = pairs.filter(pl.col("v").is_not_null())
-        pairs = pairs.with_columns(
-            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("unit"),
+        pairs = pairs.select(
+            "sid",
             pl.col("v").list.get(0, null_on_oob=True).cast(pl.String).alias("t"),
             pl.col("v").list.get(1, null_on_oob=True).cast(pl.String).alias("vtext"),
         )
-        secs = pl.col("t").cast(pl.Float64, strict=False)
-        ts = pl.from_epoch((secs * 1_000_000).round(0).cast(pl.Int64), time_unit="us") \
-            .dt.replace_time_zone("UTC")
-        pairs = pairs.select("unit", "sid", ts.alias("ts"), "vtext", "t")
-        return pairs, dict(zip(sids, labels_list, strict=True)), None
+        return _numbered(pairs), labels, None
+
+
+_EMPTY = pl.DataFrame(schema={"unit": pl.Int64, "sid": pl.Int64, "ts": c.UTC_US,
+                              "vtext": pl.String, "t": pl.String})
+
+
+def _result(doc: pl.DataFrame) -> tuple[pl.DataFrame, str | None, str | None]:
+    """(one row per series, resultType, None) from the parsed document, or a problem."""
+    status = doc["status"][0] if "status" in doc.columns else None
+    if status != "success":
+        return _EMPTY, None, f"response status is {status!r}, not 'success'"
+    dat = doc["data"].struct.unnest()
+    rtype = dat["resultType"][0]
+    result = dat.select(pl.col("result").explode()).unnest("result")
+    if rtype not in ("matrix", "vector"):
+        return _EMPTY, rtype, f"resultType {rtype!r} is not matrix or vector"
+    return result, rtype, None
+
+
+def _labels(result: pl.DataFrame) -> dict[int, dict[str, str]]:
+    """Labels per series index. Their key order is the order of the struct fields polars
+    inferred over all series, which is why the skeleton must go through the same reader."""
+    return {sid: {k: v for k, v in (m or {}).items() if v is not None}
+            for sid, m in enumerate(result["metric"].to_list())}
+
+
+def _numbered(pairs: pl.DataFrame) -> pl.DataFrame:
+    """(sid, t, vtext, perhaps ts already) in document order to (unit, sid, ts, vtext, t)."""
+    secs = pl.col("t").cast(pl.Float64, strict=False)
+    ts = pl.col("ts") if "ts" in pairs.columns else pl.from_epoch(
+        (secs * 1_000_000).round(0).cast(pl.Int64), time_unit="us").dt.replace_time_zone("UTC")
+    return pairs.select(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("unit"), "sid",
+                        ts.alias("ts"), "vtext", "t")
+
+
+def _read_split(skeleton: bytes, spans: list[bytes]
+                ) -> tuple[pl.DataFrame, dict[int, dict[str, str]], None] | None:
+    """The fast read of a compact matrix: labels from the skeleton (the arrays emptied),
+    pairs from the arrays' text; None (read it whole) if the skeleton is not exactly one
+    series per array, or a pair is outside the fast shape."""
+    try:
+        result, rtype, problem = _result(pl.read_json(skeleton, infer_schema_length=None))
+    except Exception:  # a document we cannot split-read: the whole read explains it
+        return None
+    if (problem is not None or rtype != "matrix" or result.height != len(spans)
+            or "metric" not in result.columns or "values" not in result.columns
+            or result["values"].null_count()
+            or result.select(pl.col("values").list.len().sum()).item()):
+        return None
+    pairs = pv.read(spans)
+    return None if pairs is None else (_numbered(pairs), _labels(result), None)
 
 
 def _read_obj(obj: object, empty: pl.DataFrame) -> tuple[pl.DataFrame, dict, str | None]:
