@@ -19,6 +19,7 @@ from forensics.loaders import sniff
 from forensics.loaders.agent.common import OUTPUT_CAP
 from forensics.loaders.reading import read_head
 from tests.conftest import CORPUS, corpus_dir, corpus_file, manifest_rows
+from tests.loader_checks import check, ev_row, load_ok, rejects_of, stored_row
 
 REPO = Path(__file__).resolve().parent.parent
 AGENT_FORMATS = {"swe-agent-traj", "openhands-events", "forensics-agent-jsonl"}
@@ -30,40 +31,8 @@ CORPUS_FORMATS = {
 MARK = '"schema":"forensics.agent/1"'
 
 
-def load_ok(case, path, rows: int | None = None, rejects: int = 0, **kw):
-    report = case.load(str(path), **kw)
-    res = report.files[0]
-    assert res.status == "loaded", (res.message, res.detail)
-    if rows is not None:
-        assert res.rows == rows
-    assert res.rejects == rejects
-    ev = case.evidence().filter(pl.col("evidence_id") == res.evidence_id).row(0, named=True)
-    assert ev["lines_read"] == (ev["rows_loaded"] + ev["rows_rejected"] + ev["header_lines"]
-                                + ev["blank_lines"])
-    return res
-
-
 def row_at(case, evidence_id: int, line_no: int) -> dict:
-    out = case.sql("SELECT * FROM agent_actions WHERE evidence_id = ? AND line_no = ?",
-                   [evidence_id, line_no]).to_dicts()
-    assert len(out) == 1
-    r = out[0]
-    r["extra"] = json.loads(r["extra"]) if r["extra"] is not None else None
-    return r
-
-
-def rejects_of(case, evidence_id: int) -> dict[int, str]:
-    rows = case.rejects().filter(pl.col("evidence_id") == evidence_id).sort("line_no")
-    return {r["line_no"]: r["reason"] for r in rows.to_dicts()}
-
-
-def check(row: dict, expected: dict) -> None:
-    for key, value in expected.items():
-        assert row[key] == value, (key, row[key], value)
-
-
-def ev_row(case, evidence_id: int) -> dict:
-    return case.evidence().filter(pl.col("evidence_id") == evidence_id).row(0, named=True)
+    return stored_row(case, "agent_actions", evidence_id, line_no)
 
 
 # ---------------------------------------------------------------------------------------

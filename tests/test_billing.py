@@ -17,7 +17,9 @@ import pytest
 import forensics
 from forensics.loaders import sniff
 from forensics.loaders.reading import read_head
+from tests import loader_checks
 from tests.conftest import CORPUS, corpus_dir, corpus_file, manifest_rows
+from tests.loader_checks import check, load_ok, stored_row
 
 BILLING_FORMATS = {"focus-csv", "focus-parquet", "aws-cur", "aws-cur2", "gcp-billing-csv",
                    "gcp-billing-ndjson", "azure-cost-export", "oci-cost-report"}
@@ -39,38 +41,12 @@ def D(text: str) -> Decimal:
     return Decimal(text)
 
 
-def load_ok(case, path, rows: int | None = None, rejects: int = 0):
-    report = case.load(str(path))
-    res = report.files[0]
-    assert res.status == "loaded", (res.message, res.detail)
-    if rows is not None:
-        assert res.rows == rows
-    assert res.rejects == rejects
-    ev = case.evidence().filter(pl.col("evidence_id") == res.evidence_id).row(0, named=True)
-    assert ev["lines_read"] == (ev["rows_loaded"] + ev["rows_rejected"] + ev["header_lines"]
-                                + ev["blank_lines"])
-    return res
-
-
 def row_at(case, evidence_id: int, line_no: int) -> dict:
-    out = case.sql("SELECT * FROM billing_items WHERE evidence_id = ? AND line_no = ?",
-                   [evidence_id, line_no]).to_dicts()
-    assert len(out) == 1
-    r = out[0]
-    r["tags"] = json.loads(r["tags"]) if r["tags"] is not None else None
-    r["extra"] = json.loads(r["extra"]) if r["extra"] is not None else None
-    return r
+    return stored_row(case, "billing_items", evidence_id, line_no, ("tags", "extra"))
 
 
 def rejects_of(case, evidence_id: int) -> list[tuple[int, str]]:
-    return [(r["line_no"], r["reason"]) for r in
-            case.rejects().filter(pl.col("evidence_id") == evidence_id)
-            .sort("line_no").to_dicts()]
-
-
-def check(row: dict, expected: dict) -> None:
-    for key, value in expected.items():
-        assert row[key] == value, (key, row[key], value)
+    return list(loader_checks.rejects_of(case, evidence_id).items())
 
 
 ALL_NULL_EXCEPT = ("service_category", "billing_account_name", "sub_account_name",

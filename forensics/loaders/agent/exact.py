@@ -17,8 +17,6 @@ import re
 
 import polars as pl
 
-from forensics.loaders.base import lone_surrogate  # noqa: F401  (re-exported)
-
 # Escapes one at a time, left to right: a surrogate pair, a lone surrogate (group 1), any
 # other escape (so `\\ud800`, an escaped backslash then text, is not taken for one).
 _ESCAPE = re.compile(
