@@ -221,13 +221,7 @@ class Netfilter:
                    "RFC 3164/5424/ISO syslog or journald short-iso, and Proxmox pve-firewall")
 
     def sniff(self, path: str, head: bytes) -> float:
-        lines = c.head_lines(head)
-        if not lines:
-            return 0.0
-        hits = sum(1 for ln in lines if _SNIFF_LINE.search(ln))
-        if hits == 0:
-            return 0.0
-        return 0.9 if hits * 3 >= len(lines) else 0.6
+        return c.sniff_by_lines(head, _SNIFF_LINE, 0.9)
 
     def load(self, ctx: LoadContext) -> None:
         counts = [0, 0, 0]  # bsd times, zone-less ISO times, pve status lines

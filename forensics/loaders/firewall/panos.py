@@ -69,11 +69,7 @@ class PanOs:
     description = "Palo Alto PAN-OS TRAFFIC/THREAT logs, syslog CSV (classic or ISO times)"
 
     def sniff(self, path: str, head: bytes) -> float:
-        lines = c.head_lines(head)
-        hits = sum(1 for ln in lines if _SNIFF.search(ln))
-        if hits == 0:
-            return 0.0
-        return 0.95 if hits * 3 >= len(lines) else 0.6
+        return c.sniff_by_lines(head, _SNIFF, 0.95)
 
     def load(self, ctx: LoadContext) -> None:
         n_local = 0

@@ -263,23 +263,10 @@ def _site_rows(kind: str, frame: pl.DataFrame, fields: list[str], chain: str, as
     extra_cols = {f: pl.col(f) for f in fields if f not in used}
     if "__unnamed" in frame.columns:
         extra_cols["unnamed_field"] = pl.col("__unnamed")
-    columns = [
-        ts.alias("ts"),
-        pl.lit(chain).alias("chain"),
-        asset_e.alias("asset"),
-        (contract if contract is not None else pl.lit(None, pl.String)).alias("token_contract"),
-        pl.col(hash_col).alias("tx_hash"),
-        block.alias("block_number"),
-        _nullify(src).alias("from_address"),
-        _nullify(dst).alias("to_address"),
-        amount.alias("amount"),
-        (fee if fee is not None else pl.lit(None)).cast(pl.Decimal(38, 18)).alias("fee"),
-        (pl.lit(asset) if fee is not None else pl.lit(None, pl.String)).alias("fee_asset"),
-        _direction(src, dst, wallet).alias("direction"),
-        pl.lit(wallet, pl.String).alias("wallet"),
-        status.alias("status"),
-        entries(extra_cols).alias("extra"),
-    ]
+    columns = _transfer_columns(
+        ts=ts, chain=chain, asset=asset, asset_e=asset_e, contract=contract,
+        tx_hash=pl.col(hash_col), block=block, src=src, dst=dst, amount=amount, fee=fee,
+        wallet=wallet, status=status, extra_cols=extra_cols)
     return frame, reasons, columns
 
 
@@ -326,23 +313,10 @@ def _api_rows(kind: str, frame: pl.DataFrame, fields: list[str], chain: str, ass
         failed = failed | (pl.col("txreceipt_status") == "0")
     status = pl.when(failed).then(pl.lit("failed")).otherwise(pl.lit("confirmed"))
     extra_cols = {f: pl.col(f) for f in fields if f not in used}
-    columns = [
-        ts.alias("ts"),
-        pl.lit(chain).alias("chain"),
-        asset_e.alias("asset"),
-        (contract if contract is not None else pl.lit(None, pl.String)).alias("token_contract"),
-        pl.col("hash").alias("tx_hash"),
-        block.alias("block_number"),
-        _nullify(src).alias("from_address"),
-        _nullify(dst).alias("to_address"),
-        amount.alias("amount"),
-        (fee if fee is not None else pl.lit(None)).cast(pl.Decimal(38, 18)).alias("fee"),
-        (pl.lit(asset) if fee is not None else pl.lit(None, pl.String)).alias("fee_asset"),
-        _direction(src, dst, wallet).alias("direction"),
-        pl.lit(wallet, pl.String).alias("wallet"),
-        status.alias("status"),
-        entries(extra_cols).alias("extra"),
-    ]
+    columns = _transfer_columns(
+        ts=ts, chain=chain, asset=asset, asset_e=asset_e, contract=contract,
+        tx_hash=pl.col("hash"), block=block, src=src, dst=dst, amount=amount, fee=fee,
+        wallet=wallet, status=status, extra_cols=extra_cols)
     return frame, reasons, columns
 
 
@@ -365,3 +339,28 @@ class EtherscanInternal(_EtherscanCsv):
 
 
 __all__ = ["LINE", "EtherscanErc20", "EtherscanInternal", "EtherscanTxlist"]
+
+
+def _transfer_columns(*, ts: pl.Expr, chain: str, asset: str, asset_e: pl.Expr,
+                      contract: pl.Expr | None, tx_hash: pl.Expr, block: pl.Expr,
+                      src: pl.Expr, dst: pl.Expr, amount: pl.Expr, fee: pl.Expr | None,
+                      wallet: str | None, status: pl.Expr,
+                      extra_cols: dict[str, pl.Expr]) -> list[pl.Expr]:
+    """The ledger_transfers columns, the same for the CSV export and the API's JSON."""
+    return [
+        ts.alias("ts"),
+        pl.lit(chain).alias("chain"),
+        asset_e.alias("asset"),
+        (contract if contract is not None else pl.lit(None, pl.String)).alias("token_contract"),
+        tx_hash.alias("tx_hash"),
+        block.alias("block_number"),
+        _nullify(src).alias("from_address"),
+        _nullify(dst).alias("to_address"),
+        amount.alias("amount"),
+        (fee if fee is not None else pl.lit(None)).cast(pl.Decimal(38, 18)).alias("fee"),
+        (pl.lit(asset) if fee is not None else pl.lit(None, pl.String)).alias("fee_asset"),
+        _direction(src, dst, wallet).alias("direction"),
+        pl.lit(wallet, pl.String).alias("wallet"),
+        status.alias("status"),
+        entries(extra_cols).alias("extra"),
+    ]
