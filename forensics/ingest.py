@@ -23,7 +23,7 @@ import polars as pl
 from forensics import __version__, views
 from forensics.errors import ForensicsError
 from forensics.loaders import LoadContext, LoadOptions, get_format, sniff
-from forensics.loaders.reading import read_head, sha256_file
+from forensics.loaders.reading import BackgroundDigest, read_head, sha256_file
 
 if TYPE_CHECKING:
     from forensics.case import Case
@@ -155,12 +155,42 @@ def load_one(case: Case, path: str, *, forced_format=None,
         return FileResult(path, "skipped", message="a scenario's ground truth "
                           "(forensics.scenarios), not evidence")
     try:
-        digest, size = sha256_file(path)
         head = read_head(path)
+        digest, size, hashing = _digest_or_start(case, path)
     except OSError as exc:
         return FileResult(path, "failed", message=f"cannot read: {exc.strerror or exc}")
+    try:
+        return _load_checked(case, path, head, digest, size, hashing, forced_format,
+                             options, started)
+    finally:
+        if hashing is not None:
+            hashing.cancel()  # (a no-op once its result was taken)
+
+
+def _digest_or_start(case: Case, path: str
+                     ) -> tuple[str | None, int, BackgroundDigest | None]:
+    """The file's SHA-256 now when it may already be in the case, else started in a thread.
+
+    Identical bytes have identical sizes, so a file whose size no evidence row has cannot
+    be a duplicate (or an earlier unrecognised copy): its digest is only needed for the
+    record, and is computed while the file loads. Otherwise it is computed first, so a
+    duplicate is found without loading it (a cron job re-reading a folder stays cheap).
+    """
+    size = os.path.getsize(path)
+    (seen,) = case.con.execute(
+        "SELECT count(*) FROM evidence WHERE size_bytes = ?", [size]).fetchone()
+    if seen:
+        digest, size = sha256_file(path)
+        return digest, size, None
+    return None, size, BackgroundDigest(path)
+
+
+def _load_checked(case: Case, path: str, head: bytes, digest: str | None, size: int,
+                  hashing: BackgroundDigest | None, forced_format, options: LoadOptions,
+                  started: float) -> FileResult:
+    """`load_one` once the file is readable: duplicates, sniffing, the transaction."""
     con = case.con
-    prior = con.execute(
+    prior = [] if digest is None else con.execute(
         "SELECT evidence_id, status, format FROM evidence WHERE sha256 = ? "
         "ORDER BY evidence_id", [digest]
     ).fetchall()
@@ -177,6 +207,12 @@ def load_one(case: Case, path: str, *, forced_format=None,
                                   message="same bytes already recorded as unrecognised")
             tried = ", ".join(f"{name} ({score:.2f})" for name, score in scores)
             message = f"no format recognised this file; tried: {tried}"
+            if hashing is not None:
+                try:
+                    digest, size = hashing.result()
+                except OSError as exc:
+                    return FileResult(path, "failed",
+                                      message=f"cannot read: {exc.strerror or exc}")
             eid = _record_unrecognised(case, path, digest, size, message)
             return FileResult(path, "unrecognised", evidence_id=eid, message=message + (
                 "; name one with --format if you know it"))
@@ -188,6 +224,8 @@ def load_one(case: Case, path: str, *, forced_format=None,
         ctx = LoadContext(con, path, eid, options)
         fmt.load(ctx)
         ctx.verify_counts()
+        if hashing is not None:
+            digest, size = hashing.result()
         for old_id, _, _ in prior:  # the same bytes were unrecognised before; now they load
             con.execute("DELETE FROM evidence WHERE evidence_id = ?", [old_id])
         _record_loaded(case, ctx, fmt, digest, size)

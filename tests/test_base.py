@@ -8,7 +8,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from forensics.loaders.base import json_object, registered
+from forensics.loaders.base import json_object, registered, unordered_insert
 
 # Values a NULL-stripping pattern over the encoded text would take for member boundaries.
 TRAPS = [":null", ":nullx", ',"x":null', '":null', 'a":null,"b":null}', "\\", '\\":null',
@@ -57,3 +57,34 @@ def test_failed_load_names_the_real_cause(case, tmp_path, monkeypatch):
     assert res.status == "failed"
     assert "Malformed JSON" in res.message and "aborted" not in res.message
     assert case.sql("SELECT count(*) AS n FROM evidence")["n"][0] == 0
+
+
+def test_unordered_insert_puts_the_setting_back_even_on_error():
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (x INTEGER)")
+    for start in (True, False):
+        con.execute(f"SET preserve_insertion_order = {start}")
+        with unordered_insert(con):
+            assert con.execute("SELECT current_setting('preserve_insertion_order')"
+                               ).fetchall() == [(False,)]
+            con.execute("INSERT INTO t SELECT range FROM range(10)")
+        with pytest.raises(duckdb.Error), unordered_insert(con):
+            con.execute("INSERT INTO t VALUES ('not a number')")
+        assert con.execute("SELECT current_setting('preserve_insertion_order')"
+                           ).fetchall() == [(start,)]
+    assert con.execute("SELECT count(*), sum(x) FROM t").fetchall() == [(20, 90)]
+
+
+def test_a_load_leaves_the_case_preserving_order(case, tmp_path):
+    """Loads insert unordered; what the analyst runs afterwards has DuckDB's default."""
+    log = tmp_path / "a.jsonl"
+    log.write_text("".join(
+        json.dumps({"schema": "forensics.agent/1", "run": "r", "trajectory": "t", "step": i,
+                    "actor": "agent", "type": "shell", "command": f"echo {i}"}) + "\n"
+        for i in range(50_000)))
+    assert case.load(log).files[0].rows == 50_000
+    assert case.sql("SELECT current_setting('preserve_insertion_order') AS v").item() is True
+    rows = case.sql("SELECT line_no, step, command FROM agent_actions ORDER BY line_no")
+    assert rows["step"].to_list() == list(range(50_000))
+    assert rows["line_no"].to_list() == list(range(1, 50_001))
+    assert rows["command"][49_999] == "echo 49999"

@@ -71,6 +71,34 @@ def test_loading_same_bytes_twice_is_a_noop_that_says_so(tmp_path, case):
     assert case.tables() == before
 
 
+def test_recorded_digest_is_the_files_whether_hashed_first_or_alongside(tmp_path, case):
+    """A size no evidence row has is hashed while the file loads; a size one has is hashed
+    first (it may be a duplicate). Both record the file's own SHA-256 and size."""
+    import hashlib
+
+    first = tmp_path / "a.log"
+    shutil.copy(SAMPLE / "conn.log", first)
+    text = first.read_bytes()
+    # same size, other bytes: a changed uid (hashed first, then loaded as new evidence)
+    second = tmp_path / "b.log"
+    second.write_bytes(text.replace(b"CU8JZpDE0iGXlD6gNC", b"CU8JZpDE0iGXlD6gNX", 1))
+    assert len(second.read_bytes()) == len(text) and second.read_bytes() != text
+    results = [case.load(first).files[0], case.load(second).files[0]]
+    assert [r.status for r in results] == ["loaded", "loaded"]
+    for path, res in zip((first, second), results, strict=True):
+        sha, size = case.sql("SELECT sha256, size_bytes FROM evidence WHERE evidence_id = ?",
+                             [res.evidence_id]).row(0)
+        assert sha == hashlib.sha256(path.read_bytes()).hexdigest() and size == len(text)
+    # an unrecognised file of a new size is hashed alongside too, and found again by it
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a log\n")
+    unrec = case.load(notes).files[0]
+    assert unrec.status == "unrecognised"
+    assert case.sql("SELECT sha256 FROM evidence WHERE evidence_id = ?",
+                    [unrec.evidence_id]).item() == hashlib.sha256(b"not a log\n").hexdigest()
+    assert case.load(notes).files[0].evidence_id == unrec.evidence_id
+
+
 def test_failure_mid_file_leaves_the_case_exactly_as_it_was(tmp_path, monkeypatch):
     case_path = tmp_path / "c.duckdb"
     case = forensics.open_case(case_path)
