@@ -30,13 +30,16 @@ def all_keys_parsed(data: bytes, frame: pl.DataFrame) -> bool:
     if texts is None:
         return False
     parsed = sum(frame.height - frame[c].null_count() for c in frame.columns)
-    left_over = data.count(b":") - parsed - _count_in(frame, texts, ":")
+    colons = _counts_in(frame, texts, ":")
+    left_over = data.count(b":") - parsed - sum(colons)
     if left_over == 0:
         return True
     nulls = data.count(b":null")
     if left_over > nulls:  # `:null`s inside values only lower what may be left over
         return False
-    return left_over == nulls - _count_in(frame, texts, ":null")
+    # only a column holding colons can hold `:null` (a timestamp column does, an id not)
+    with_colons = [t for t, n in zip(texts, colons, strict=True) if n]
+    return left_over == nulls - sum(_counts_in(frame, with_colons, ":null"))
 
 
 def _text_columns(frame: pl.DataFrame) -> list[pl.Expr] | None:
@@ -58,11 +61,10 @@ def _text_columns(frame: pl.DataFrame) -> list[pl.Expr] | None:
     return texts
 
 
-def _count_in(frame: pl.DataFrame, texts: list[pl.Expr], needle: str) -> int:
-    """How often `needle` occurs inside the parsed text values."""
+def _counts_in(frame: pl.DataFrame, texts: list[pl.Expr], needle: str) -> list[int]:
+    """How often `needle` occurs inside each of the parsed text columns."""
     if not texts:
-        return 0
-    total = frame.select(pl.sum_horizontal(
-        [t.str.count_matches(needle, literal=True).sum().alias(f"c{i}")
-         for i, t in enumerate(texts)])).item()
-    return int(total or 0)
+        return []
+    row = frame.select([t.str.count_matches(needle, literal=True).sum().alias(f"c{i}")
+                        for i, t in enumerate(texts)]).row(0)
+    return [int(n or 0) for n in row]
