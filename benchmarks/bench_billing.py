@@ -2,10 +2,11 @@
 into a case file. Prints rows/s, the CPU seconds of the load (user + sys, all threads: the
 machine is shared, so compare CPU as well as wall time) and peak RSS.
 
-    python benchmarks/bench_billing.py [rows] [--floor]
+    python benchmarks/bench_billing.py [rows] [--floor] [--ceiling]
 
 --floor also times the write alone: the loaded rows, already typed in memory, inserted into
 a fresh file-backed case (the least any loader of this table shape can spend).
+--ceiling also times DuckDB's own read_csv of the file into a table (see `duckdb_ceiling`).
 
 Rows look like the FOCUS sample data: all 44 FOCUS 1.0 columns, quoted text, literal NULL
 tokens, 'YYYY-MM-DD HH:MM:SS' times, 11-decimal costs, some scientific notation, and a
@@ -122,6 +123,28 @@ def write_floor(tmp: Path, case: forensics.Case) -> None:
     floor.close()
 
 
+def duckdb_ceiling(src: Path, tmp: Path) -> None:
+    """DuckDB's own C++ CSV reader straight into a fresh database file: types sniffed, no
+    line numbers, checks, rejects, exact decimals, tags or extra. What no loader of this
+    file on this machine can beat; run twice, as in the loader's setting (rows in any order,
+    `base.unordered_insert`) and in DuckDB's default."""
+    import duckdb
+
+    for keep_order in (False, True):
+        db = tmp / f"ceiling_{keep_order}.duckdb"
+        con = duckdb.connect(str(db))
+        con.execute(f"SET preserve_insertion_order = {keep_order}")
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        con.execute("CREATE TABLE t AS SELECT * FROM read_csv(?, nullstr = 'NULL')", [str(src)])
+        elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        (n,) = con.execute("SELECT count(*) FROM t").fetchone()
+        con.close()
+        db.unlink()
+        print(f"DuckDB ceiling (read_csv into a table, insertion order "
+              f"{'kept' if keep_order else 'free'}): {n:,} rows in {elapsed:.2f} s = "
+              f"{n / elapsed:,.0f} rows/s; {cpu:.2f} CPU s")
+
+
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n = int(args[0]) if args else 1_000_000
@@ -144,6 +167,8 @@ def main() -> None:
         if "--floor" in sys.argv:
             write_floor(Path(tmp), case)
         case.close()
+        if "--ceiling" in sys.argv:
+            duckdb_ceiling(src, Path(tmp))
 
 
 if __name__ == "__main__":
