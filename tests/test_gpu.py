@@ -866,3 +866,23 @@ def _keys_as_sets(stored: tuple) -> tuple:
     (rows, *rest), raw, extra = stored
     rows = [{**r, "extra": norm(r["extra"])} for r in rows]
     return (rows, *rest), raw, [(n, norm(t)) for n, t in extra]
+
+
+def test_range_json_extra_lists_labels_sorted_by_name(case, tmp_path):
+    """Series with different label sets: polars' inferred key order is not the document's
+    and has changed between reads of one file; `extra` lists labels by name, as Prometheus
+    keeps them, so one file always stores one text."""
+    result = []
+    for g, more in enumerate(({"zone": "z1", "pod": "p0"}, {"alpha": "a", "zone": "z2"},
+                              {"pod": "p2", "beta": "b"})):
+        labels = {"__name__": "DCGM_FI_DEV_GPU_UTIL", "zone_": "x", **more, "gpu": str(g),
+                  "UUID": f"GPU-{g}", "Hostname": "node7"}
+        result.append({"metric": labels, "values": [[1700000000, str(10 + g)]]})
+    doc = {"status": "success", "data": {"resultType": "matrix", "result": result}}
+    res = case.load(write(tmp_path, "labels.json", json.dumps(doc))).files[0]
+    assert (res.status, res.rows, res.rejects) == ("loaded", 3, 0)
+    texts = case.sql("SELECT gpu_index, extra::VARCHAR AS e FROM gpu_samples "
+                     "WHERE evidence_id = ? ORDER BY gpu_index", [res.evidence_id]).rows()
+    keys = [list(json.loads(text)) for _, text in texts]
+    assert keys == [["pod", "zone", "zone_"], ["alpha", "zone", "zone_"],
+                    ["beta", "pod", "zone_"]]

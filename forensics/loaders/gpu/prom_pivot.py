@@ -131,7 +131,10 @@ def describe(labels: dict[str, str], default_host: str | None, stats: PivotStats
         used.add(next(lab for lab in _INDEX_LABELS if labels.get(lab) == str(index)))
     if host is not None and labels.get("Hostname") == host:
         used.add("Hostname")
-    extra = [{"key": k, "value": v} for k, v in labels.items() if k not in used and v != ""]
+    # sorted by name, as Prometheus itself keeps a label set: a range query's labels come
+    # back from polars in an order that changes between reads of the same file
+    extra = [{"key": k, "value": v} for k, v in sorted(labels.items())
+             if k not in used and v != ""]
     has_gpu = uuid is not None or index is not None or device is not None
     kind = "none"
     if has_gpu:
