@@ -886,3 +886,31 @@ def test_range_json_extra_lists_labels_sorted_by_name(case, tmp_path):
     keys = [list(json.loads(text)) for _, text in texts]
     assert keys == [["pod", "zone", "zone_"], ["alpha", "zone", "zone_"],
                     ["beta", "pod", "zone_"]]
+
+
+def test_lines_not_utf8_are_rejects_in_pmon_and_prometheus_text(case, tmp_path):
+    """A process name or label value that is not UTF-8 is a reject naming the byte, not
+    text with replacement characters the file does not hold; the other lines load."""
+    pmon = (b"# gpu         pid   type     sm    mem    command\n"
+            b"# Idx           #    C/G      %      %    name\n"
+            b"    0        4242     C     10      1    xmr\xffig\n"
+            b"    0        4243     C     10      1    python\n")
+    (tmp_path / "pmon.txt").write_bytes(pmon)
+    res = case.load(tmp_path / "pmon.txt").files[0]
+    assert (res.format, res.rows, res.rejects) == ("nvidia-smi-pmon", 1, 1)
+    rj = rejects_of(case, res.evidence_id)[3]
+    assert rj["reason"] == "not valid UTF-8 at byte 44" and rj["raw_bytes"] == 47
+    assert one(case, "gpu_processes", res.evidence_id, 4)["process_name"] == "python"
+    assert_counts(case, res.evidence_id)
+    prom = (b"# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n"
+            b'DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-a",Hostname="n1",pod="p\xfe"} 97\n'
+            b'DCGM_FI_DEV_GPU_UTIL{gpu="1",UUID="GPU-b",Hostname="n1"} 12\n')
+    (tmp_path / "scrape.prom").write_bytes(prom)
+    res = load(case, tmp_path / "scrape.prom", extra={"ts": "2026-01-01T00:00:00Z"})
+    assert (res.format, res.rows, res.rejects) == ("prometheus-gpu-text", 1, 1)
+    assert rejects_of(case, res.evidence_id)[2]["reason"].startswith("not valid UTF-8")
+    assert one(case, "gpu_samples", res.evidence_id, 3)["utilization_gpu_pct"] == 12.0
+    assert_counts(case, res.evidence_id)
+    texts = case.sql("SELECT string_agg(coalesce(extra::VARCHAR, ''), '') FROM gpu_samples"
+                     ).item() or ""
+    assert "\ufffd" not in texts

@@ -277,13 +277,18 @@ def is_blank(line: bytes) -> bool:
 SEP = "\x1f"
 
 
-def lines_frame(data: bytes, first_line: int) -> pl.DataFrame:
-    """The run's lines as one text column, read by polars (no Python loop per line)."""
+def lines_frame(ctx: LoadContext, data: bytes, first_line: int) -> pl.DataFrame:
+    """The run's lines as one text column, read by polars (no Python loop per line).
+
+    A line that is not UTF-8 is a reject ("not valid UTF-8 at byte N") and is left out of
+    the frame: decoding it with replacement characters would store text the file does not
+    hold. Such a block is decoded line by line, in Python.
+    """
     n = data.count(b"\n") + 1
     if SEP.encode() not in data:
         try:
             frame = pl.read_csv(data, has_header=False, separator=SEP, quote_char=None,
-                                schema={"text": pl.String}, encoding="utf8-lossy",
+                                schema={"text": pl.String}, encoding="utf8",
                                 row_index_name=LINE, row_index_offset=first_line,
                                 raise_if_empty=False, missing_columns="insert")
             if frame.height == n:
@@ -291,6 +296,14 @@ def lines_frame(data: bytes, first_line: int) -> pl.DataFrame:
                                           pl.col("text").fill_null(""))
         except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
             pass
-    texts = [ln.decode("utf-8", errors="replace") for ln in data.split(b"\n")]
-    return pl.DataFrame({LINE: pl.int_range(first_line, first_line + n, eager=True)
-                         .cast(pl.Int64), "text": texts})
+    numbers: list[int] = []
+    texts: list[str] = []
+    for i, raw in enumerate(data.split(b"\n")):
+        try:
+            texts.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            ctx.reject(first_line + i, f"not valid UTF-8 at byte {exc.start}", raw)
+            continue
+        numbers.append(first_line + i)
+    return pl.DataFrame({LINE: numbers, "text": texts},
+                        schema={LINE: pl.Int64, "text": pl.String})

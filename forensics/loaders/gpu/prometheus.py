@@ -115,7 +115,9 @@ class PrometheusText:
                 if cut < 0:
                     continue
                 data, n_lines = data[:cut], n_lines - 1
-            frame = c.lines_frame(data, block.first_line)
+            before_utf8 = ctx.rows_rejected
+            frame = c.lines_frame(ctx, data, block.first_line)
+            units += ctx.rows_rejected - before_utf8  # lines that are not UTF-8
             text = pl.col("text")
             frame = frame.with_columns(
                 (text.str.strip_chars() == "").alias("blank"),

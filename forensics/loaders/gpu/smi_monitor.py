@@ -145,7 +145,7 @@ class _MonitorBase:
         names = state.names
         assert names is not None
         n = len(names)
-        lines_col = c.lines_frame(data, first_line)
+        lines_col = c.lines_frame(ctx, data, first_line)
         tokens = pl.col("text").str.strip_chars(" \t").str.extract_all(r"\S+")
         frame = lines_col.with_columns(tokens.alias("tok"))
         frame = frame.with_columns(pl.col("tok").list.len().alias("ntok"))
