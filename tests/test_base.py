@@ -88,3 +88,29 @@ def test_a_load_leaves_the_case_preserving_order(case, tmp_path):
     assert rows["step"].to_list() == list(range(50_000))
     assert rows["line_no"].to_list() == list(range(1, 50_001))
     assert rows["command"][49_999] == "echo 49999"
+
+
+def test_insert_stream_hands_each_frame_to_duckdb_before_the_next_is_made(monkeypatch):
+    """The producer (parsing) and DuckDB's write overlap only if the stream is lazy: the
+    next frame is asked for after DuckDB took the last one, never all up front."""
+    from forensics.loaders import base
+    from forensics.loaders.base import LoadContext, LoadOptions
+
+    events: list[tuple[str, int]] = []
+    arrow = base._arrow
+    monkeypatch.setattr(base, "_arrow", lambda f: events.append(("written", f.height))
+                        or arrow(f))
+
+    def frames():
+        for k in range(1, 5):
+            events.append(("made", k))
+            yield pl.DataFrame({"x": list(range(k)), "line_no": list(range(k))})
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (x INTEGER, evidence_id INTEGER, line_no BIGINT)")
+    ctx = LoadContext(con, "f.log", 7, LoadOptions())
+    assert ctx.insert_stream("t", frames()) == 10
+    assert con.execute("SELECT count(*), sum(x), min(evidence_id) FROM t").fetchall() == [
+        (10, 0 + 1 + 3 + 6, 7)]
+    for k in (2, 3, 4):
+        assert events.index(("written", k - 1), 1) < events.index(("made", k)), events

@@ -10,6 +10,7 @@ The caller (`forensics.ingest`) owns the transaction.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import threading
@@ -183,7 +184,9 @@ class LoadContext:
         counted = {"rows": 0}
 
         def batches() -> Iterator[pa.RecordBatch]:
-            for frame in (first, *(f.with_columns(tag) for f in frames)):
+            # chained, not `(first, *rest)`: star-unpacking would parse the whole file
+            # before DuckDB saw its first row (no overlap, every frame in memory)
+            for frame in itertools.chain([first], (f.with_columns(tag) for f in frames)):
                 if "line_no" not in frame.columns:
                     raise IntegrityError(f"rows for {table} carry no line_no", path=self.path)
                 counted["rows"] += frame.height
