@@ -3,6 +3,7 @@ line sieve, and storing typed frames as one streamed insert per table and schema
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 
@@ -106,7 +107,7 @@ def _store(ctx: LoadContext, table: str, frames: Iterator[pl.DataFrame] | pl.Dat
     ]
 
     def cast_all() -> Iterator[pl.DataFrame]:
-        for frame in (first, *frames):
+        for frame in itertools.chain([first], frames):  # lazily: see insert_stream
             yield frame.with_columns(casts) if casts else frame
 
     ctx.insert_stream(table, cast_all())
