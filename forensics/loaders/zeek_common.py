@@ -76,9 +76,9 @@ def lines_of(run: Run) -> list[bytes]:
 
 
 
-# Rows per streamed INSERT. One statement per file is fastest (DuckDB pays per statement),
-# but DuckDB holds a streamed statement's input: 5M conn rows in one statement peaked at
-# 1.9 GB RSS, per-block statements at 1.0 GB. About 600k rows per statement keeps both.
+# Rows per streamed INSERT. One statement per file is fastest (DuckDB pays per statement).
+# 5M conn rows in one statement once peaked at 1.9 GB RSS: that was `insert_stream` (and
+# `_store`) collecting a statement's whole input before DuckDB saw a row, since fixed.
 STREAM_ROWS = 600_000
 
 
