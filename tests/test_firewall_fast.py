@@ -178,9 +178,11 @@ def test_syslog_fixed_layout_equals_header_regex():
     assert got.rows() == want.rows()
 
 
-def test_split_utf8_matches_python():
+def test_split_lines_matches_python():
     """Bulk line splitting gives Python's decode().split("\\n"), and None (the careful
     per-line decode) exactly when Python's strict decode fails."""
+    from forensics.loaders.reading import split_lines
+
     samples = [b"", b"a", b"a\n", b"\n", b"a\nb\n\nc", "é\n😀".encode(), b"\xff\n",
                b"\xed\xa0\x80", b"\xc0\xaf", b"ok\n\xf0\x9f\x98", "a\u2028b\x85c\rd".encode()]
     for data in samples:
@@ -188,8 +190,92 @@ def test_split_utf8_matches_python():
             want = data.decode("utf-8").split("\n")
         except UnicodeDecodeError:
             want = None
-        got = common._split_utf8(data)
+        got = split_lines(data)
         assert (got.to_list() if got is not None else None) == want, data
+
+
+def _random_block(rng: random.Random, n_lines: int) -> bytes:
+    """Lines of every length around the 12-byte inline limit of a string view, blank and
+    whitespace-only lines, CRLF, multi-byte characters and (sometimes) invalid UTF-8."""
+    pieces = ["a", "IN=", " ", "\t", "\r", "é", "😀", "x" * 9, "\u2028"]
+    lines = []
+    for _ in range(n_lines):
+        line = "".join(rng.choice(pieces) for _ in range(rng.choice([0, 1, 3, 6, 12, 40])))
+        raw = line.encode()
+        if rng.random() < 0.002:
+            raw += rng.choice([b"\xff", b"\xed\xa0\x80", b"\xc3"])
+        lines.append(raw)
+    return b"\n".join(lines)
+
+
+def test_split_lines_random_blocks():
+    """Views over a block's bytes are the strings Python splits: values, lengths, and
+    comparisons (which read the view's inlined bytes and prefix) all agree."""
+    from forensics.loaders.reading import split_lines
+
+    rng = random.Random(11)
+    for n_lines in [1, 2, 5, 50, 2000]:
+        for _ in range(20):
+            data = _random_block(rng, n_lines)
+            try:
+                want = data.decode("utf-8").split("\n")
+            except UnicodeDecodeError:
+                assert split_lines(data) is None
+                continue
+            got = split_lines(data)
+            assert got.to_list() == want
+            ref = pl.Series("line", want, dtype=pl.String)
+            assert (got == ref).all() and got.equals(ref)
+            assert got.str.len_bytes().to_list() == [len(w.encode()) for w in want]
+            assert got.sort().to_list() == sorted(want)
+            assert got.unique().sort().to_list() == sorted(set(want))
+            assert got.str.starts_with("a").to_list() == [w.startswith("a") for w in want]
+
+
+def _block_lines_by_python(data: bytes, first: int, limit: int):
+    """The reference for `block_lines`: one line at a time, in Python."""
+    kept, rejects, blank = [], [], 0
+    crlf = b"\r" in data
+    for i, raw in enumerate(data.split(b"\n")):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            rejects.append((first + i, f"not valid UTF-8 at byte {exc.start}"))
+            continue
+        if crlf:
+            text = text.removesuffix("\r")
+        if text.strip(" \t") == "":
+            blank += 1
+        elif len(text.encode()) > limit:
+            rejects.append((first + i, f"line is {len(text.encode())} bytes, over the limit "
+                                       f"of {limit}"))
+        else:
+            kept.append((first + i, text))
+    return kept, rejects, blank
+
+
+def test_block_lines_matches_python():
+    """A block's data lines, blank count and rejects (invalid UTF-8, over-long) are what
+    a line-by-line reading gives."""
+    from forensics.loaders.base import LoadContext, LoadOptions
+    from forensics.loaders.reading import Block
+
+    rng = random.Random(5)
+    for n_lines in [1, 3, 40, 3000]:
+        for _ in range(15):
+            data = _random_block(rng, n_lines)
+            if rng.random() < 0.3:
+                data = data.replace(b"\r", b"")  # no CR: the cheaper path
+            ctx = LoadContext(con=None, path="x", evidence_id=1,
+                              options=LoadOptions(max_line_bytes=60), _owner=-1)
+            block = Block(data, 7, data.count(b"\n") + 1)
+            frame = common.block_lines(ctx, block)
+            got = frame.rows() if frame is not None else []
+            kept, rejects, blank = _block_lines_by_python(data, 7, 60)
+            assert got == kept
+            assert sorted((r[0], r[1]) for r in ctx._rejects) == rejects
+            assert ctx.blank_lines == blank
+            assert ctx.lines_read == len(kept) + len(rejects) + blank
 
 
 def test_netfilter_lead_equals_regex():

@@ -22,7 +22,7 @@ from forensics.loaders.base import (
     damaged_tail,  # noqa: F401  (re-exported)
     json_object,
 )
-from forensics.loaders.reading import iter_blocks, prefetch, split_runs
+from forensics.loaders.reading import Block, iter_blocks, prefetch, split_lines
 from forensics.schema import FIREWALL_EVENTS
 
 TABLE = "firewall_events"
@@ -61,8 +61,6 @@ PROTO_NAMES = {
 # ---------------------------------------------------------------------------------------
 
 
-
-
 def settle(ctx: LoadContext) -> None:
     """Finish any half-fetched result on the connection before we register frames.
 
@@ -74,67 +72,62 @@ def settle(ctx: LoadContext) -> None:
 
 
 def line_frames(ctx: LoadContext, settled: bool = False) -> Iterator[pl.DataFrame]:
-    """Frames of (line_no, line) for the file's data lines, a block at a time.
+    """Frames of (line_no, line) for the file's data lines, a block at a time (see
+    `block_lines`). `settled`: the caller has run `settle` (a prefetch thread must not
+    touch the connection)."""
+    if not settled:
+        settle(ctx)
+    for block in iter_blocks(ctx.path):
+        frame = block_lines(ctx, block)
+        if frame is not None:
+            yield frame
+
+
+def block_lines(ctx: LoadContext, block: Block) -> pl.DataFrame | None:
+    """(line_no, line) for a block's data lines; None if it has none.
 
     Blank and whitespace-only lines are counted, over-long lines and lines that are not
     UTF-8 are rejected here, so formats only see text worth parsing. A trailing CR (CRLF
-    files) is removed. `settled`: the caller has run `settle` (a prefetch thread must not
-    touch the connection).
+    files) is removed. Counts and rejects go to `ctx`: a worker thread passes its fork.
     """
-    if not settled:
-        settle(ctx)
-    limit = ctx.options.max_line_bytes
-    for block in iter_blocks(ctx.path):
-        ctx.lines_read += block.n_lines
-        intact = damaged_tail(ctx, block)
-        if intact is None:
-            continue
-        for run in split_runs(intact, None):
-            if run.special:
-                ctx.blank_lines += 1  # split_runs marks only empty lines special here
-                continue
-            lines = _split_utf8(run.data)
-            numbers = None
-            if lines is None:
-                texts, numbers = _decode_careful(ctx, run.data, run.first_line)
-                lines = pl.Series("line", texts, dtype=pl.String)
-            frame = lines.to_frame("line")
-            if numbers is None:
-                frame = frame.with_row_index(LINE, offset=run.first_line)
-            else:
-                frame = frame.with_columns(pl.Series(LINE, numbers))
-            frame = frame.select(pl.col(LINE).cast(pl.Int64), pl.col("line"))
-            # A clean block skips both column passes: no CR (a memchr), and no line starting
-            # with a space or tab (empty lines were split off already).
-            crlf = b"\r" in run.data
-            if crlf:
-                frame = frame.with_columns(pl.col("line").str.strip_suffix("\r"))
-            if crlf or frame.select(pl.col("line").str.starts_with(" ").any()
-                                    | pl.col("line").str.starts_with("\t").any()).item():
-                blank = frame["line"].str.strip_chars(" \t") == ""
-                n_blank = int(blank.sum())
-                if n_blank:
-                    ctx.blank_lines += n_blank
-                    frame = frame.filter(~blank)
-            if len(run.data) > limit:
-                long = frame["line"].str.len_bytes() > limit
-                if long.any():
-                    for line_no, text in frame.filter(long).iter_rows():
-                        ctx.reject(line_no, f"line is {len(text.encode())} bytes, over the "
-                                   f"limit of {limit}", text)
-                    frame = frame.filter(~long)
-            if frame.height:
-                yield frame
-
-
-def _split_utf8(data: bytes) -> pl.Series | None:
-    """The run's lines, validated as UTF-8 and split in bulk (no Python string per line,
-    which cost more than the rest of reading); None if any byte is not UTF-8."""
-    try:
-        text = pl.Series("line", [data], dtype=pl.Binary).cast(pl.String)
-    except pl.exceptions.ComputeError:  # "invalid utf8"
+    ctx.lines_read += block.n_lines
+    intact = damaged_tail(ctx, block)
+    if intact is None:
         return None
-    return text.str.split("\n").explode()
+    lines = split_lines(intact.data)
+    if lines is None:
+        texts, numbers = _decode_careful(ctx, intact.data, intact.first_line)
+        frame = pl.DataFrame({LINE: numbers, "line": texts},
+                             schema={LINE: pl.Int64, "line": pl.String})
+    else:
+        frame = lines.to_frame("line").with_row_index(LINE, offset=intact.first_line)
+        frame = frame.select(pl.col(LINE).cast(pl.Int64), pl.col("line"))
+    empty = frame["line"].str.len_bytes() == 0
+    n_empty = int(empty.sum())
+    if n_empty:
+        ctx.blank_lines += n_empty
+        frame = frame.filter(~empty)
+    # A clean block skips both column passes: no CR (a memchr), and no line starting
+    # with a space or tab (empty lines were taken out already).
+    crlf = b"\r" in intact.data
+    if crlf:
+        frame = frame.with_columns(pl.col("line").str.strip_suffix("\r"))
+    if crlf or frame.select(pl.col("line").str.starts_with(" ").any()
+                            | pl.col("line").str.starts_with("\t").any()).item():
+        blank = frame["line"].str.strip_chars(" \t") == ""
+        n_blank = int(blank.sum())
+        if n_blank:
+            ctx.blank_lines += n_blank
+            frame = frame.filter(~blank)
+    limit = ctx.options.max_line_bytes
+    if len(intact.data) > limit:
+        long = frame["line"].str.len_bytes() > limit
+        if long.any():
+            for line_no, text in frame.filter(long).iter_rows():
+                ctx.reject(line_no, f"line is {len(text.encode())} bytes, over the "
+                           f"limit of {limit}", text)
+            frame = frame.filter(~long)
+    return frame if frame.height else None
 
 
 def _decode_careful(ctx: LoadContext, data: bytes, first: int) -> tuple[list[str], list[int]]:
