@@ -383,6 +383,46 @@ def test_bad_netfilter(case, tmp_path):
     assert ev["header_lines"] == 1 and ev["blank_lines"] == 1
 
 
+def test_netfilter_blocks_in_parallel_equal_serial(tmp_path, monkeypatch):
+    """Blocks parsed two at a time load exactly what one at a time loads: rows, rejects
+    (reasons, line numbers, raw text), line counts and notes, over many small blocks with
+    blank, whitespace-only, non-UTF-8, rejected and pve status lines among good ones."""
+    import functools
+
+    from forensics.loaders import reading
+    from forensics.loaders.firewall import common
+
+    lines = []
+    for i in range(400):
+        good = NF_GOOD.format(s=i % 10).encode()
+        lines += [good, good[:100 + i % 50], b"", b" \t", good.replace(b"Jan", b"J\xffn"),
+                  b"0 5 - 16/Jun/2019:09:47:35 +0200 starting pvefw logger",
+                  NF_GOOD.format(s=i % 10).replace("Jan  5 10:00:", "2024-01-05T10:00:")
+                  .encode()]
+    path = tmp_path / "nf.log"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setattr(common, "iter_blocks",
+                        lambda p: reading.iter_blocks(p, block_bytes=3000))
+    serial = common.store_blocks
+    got = []
+    for workers in (1, 2):
+        monkeypatch.setattr(common, "store_blocks",
+                            functools.partial(serial, workers=workers))
+        case = forensics.open_case(str(tmp_path / f"case{workers}.duckdb"))
+        report = case.load(str(path), format="netfilter", year=2024)
+        assert report.files[0].status == "loaded"
+        ev = case.evidence().drop("evidence_id", "loaded_at").rows()
+        rows = case.sql("SELECT * EXCLUDE (evidence_id) FROM firewall_events "
+                        "ORDER BY line_no").rows()
+        rejects = case.sql("SELECT line_no, reason, raw, raw_bytes FROM rejects "
+                           "ORDER BY line_no").rows()
+        got.append((ev, rows, rejects))
+        case.close()
+    assert got[0] == got[1]
+    ev, rows, rejects = got[0]
+    assert len(rows) + len(rejects) == 1600 and len(rows) > 800 and ev[0][10:12] == (400, 800)
+
+
 def test_netfilter_prefix_with_non_ascii_text(case, tmp_path):
     """A log prefix is operator text and may hold any character; the fields after it must
     still be found (a byte offset used as a character offset once cut such lines wrong)."""

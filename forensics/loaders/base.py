@@ -14,6 +14,7 @@ import itertools
 import os
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -82,6 +83,9 @@ class LoadContext:
     rows_rejected: int = 0
     notes: list[str] = field(default_factory=list)
     tz_assumed: str | None = None
+    # what a format counts for its notes (say, times read in an assumed year): kept per
+    # fork and added up by `absorb`, like the line counts
+    tally: Counter[str] = field(default_factory=Counter)
     _rejects: list[tuple[int, str, str, int]] = field(default_factory=list)
     _columns: dict[str, dict[str, str]] = field(default_factory=dict)
     _owner: int = field(default_factory=threading.get_ident)
@@ -150,6 +154,7 @@ class LoadContext:
         for text in part.notes:
             self.note(text)
         self.tz_assumed = self.tz_assumed or part.tz_assumed
+        self.tally.update(part.tally)
 
     # -- rows ----------------------------------------------------------------------------
 

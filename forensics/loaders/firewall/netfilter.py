@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
 
 import polars as pl
 
@@ -224,26 +223,17 @@ class Netfilter:
         return c.sniff_by_lines(head, _SNIFF_LINE, 0.9)
 
     def load(self, ctx: LoadContext) -> None:
-        counts = [0, 0, 0]  # bsd times, zone-less ISO times, pve status lines
-
-        def frames() -> Iterator[pl.DataFrame]:
-            for frame in c.line_frames(ctx, settled=True):
-                frame, stats = self._parse(ctx, frame)
-                for i, n in enumerate(stats):
-                    counts[i] += n
-                yield c.finish(frame, NAME)
-
-        c.store(ctx, frames())
-        n_bsd, n_naive, n_status = counts
-        tp.note_assumptions(ctx, n_bsd, n_naive)
-        if n_status:
-            ctx.note(f"{n_status} pve-firewall status lines (no packet) counted as header "
-                     "lines")
+        c.store_blocks(ctx, lambda part, lines: c.finish(self._parse(part, lines), NAME))
+        tp.note_assumptions(ctx, ctx.tally["bsd"], ctx.tally["naive"])
+        if ctx.tally["status"]:
+            ctx.note(f"{ctx.tally['status']} pve-firewall status lines (no packet) counted as "
+                     "header lines")
         ctx.note("action inferred from the log prefix or pve policy word (REJECT, DROP, "
                  "DENY/BLOCK, ACCEPT/ALLOW/PASS); NULL where the prefix names no decision")
 
-    def _parse(self, ctx: LoadContext, frame: pl.DataFrame
-               ) -> tuple[pl.DataFrame, tuple[int, int, int]]:
+    def _parse(self, ctx: LoadContext, frame: pl.DataFrame) -> pl.DataFrame:
+        """A block's lines as `firewall_events` text columns; counts its BSD (year-less)
+        times, zone-less ISO times and pve status lines in `ctx.tally`."""
         line = pl.col("line")
         frame, sys_ok = tp.add_syslog(frame)
         # _PVE_RE starts with the vmid: only a line starting with a digit can match it.
@@ -321,8 +311,10 @@ class Netfilter:
             self._reason(sys_ok | is_pve),
         )
         frame = frame.rename({n: f"__x_{n}" for n in _EXTRA})
-        stats = (int(frame["__bsd"].sum()), int(frame["__naive"].sum()), n_status)
-        return frame, stats
+        ctx.tally["bsd"] += int(frame["__bsd"].sum())
+        ctx.tally["naive"] += int(frame["__naive"].sum())
+        ctx.tally["status"] += n_status
+        return frame
 
     @staticmethod
     def _reason(header_ok: pl.Expr) -> pl.Expr:
