@@ -119,10 +119,10 @@ def test_netfilter_fields_fast_equals_careful(monkeypatch):
     from forensics.loaders.firewall import netfilter as nf
 
     lines = _netfilter_lines()
-    rest = [line[line.find("IN="):] if "IN=" in line else None for line in lines]
-    frame = pl.DataFrame({"line_no": range(len(rest)), "__rest": rest},
-                         schema={"line_no": pl.Int64, "__rest": pl.String})
-    assert nf._shapes(frame["__rest"])  # the block has shapes: the fast path is in use
+    after = [line.partition("IN=")[2] if "IN=" in line else None for line in lines]
+    frame = pl.DataFrame({"line_no": range(len(after)), "__after": after},
+                         schema={"line_no": pl.Int64, "__after": pl.String})
+    assert nf._shapes(frame["__after"])  # the block has shapes: the fast path is in use
     fast = nf.with_fields(frame)
     assert 0 < fast.height
     monkeypatch.setattr(nf, "_shapes", lambda kv: [])

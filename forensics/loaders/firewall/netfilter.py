@@ -49,9 +49,9 @@ _SNIFF_LINE = re.compile(r"\bIN=\S* OUT=\S* .*\bSRC=\S+ DST=\S+ .*\bPROTO=")
 
 
 def with_fields(frame: pl.DataFrame) -> pl.DataFrame:
-    """From `__rest` (the message from its first `IN=`): `__in`, `__out`, `__kv` (the rest
-    when it starts with an `IN= OUT=` pair) and the `_KEYS` columns, each key's value in
-    its first `KEY=` token of `__kv`.
+    """From `__after` (the message after its first `IN=`, NULL if it has none): `__in` and
+    `__out` (when `IN=` starts an `IN= OUT=` pair) and the `_KEYS` columns, each key's
+    value in its first `KEY=` token from there on.
 
     The careful way is a regex for IN=/OUT= on the first 64 characters and one regex per
     key over the line (`(?:^| )KEY=(\\S*)`), 20 capture searches a line. Lines of a block
@@ -60,25 +60,26 @@ def with_fields(frame: pl.DataFrame) -> pl.DataFrame:
     one capture-free regex (a DFA pass, which also proves the line is single-space-
     separated non-space tokens, and IN=/OUT= short enough to fit the 64 characters), and
     takes each value by its position in the shape. Lines matching no shape get the
-    careful regexes; both give the same values (`tests/test_firewall_fast.py`).
+    careful regexes; both give the same values (`tests/test_firewall_fast.py`). Shapes
+    and careful regexes read the text from `IN=` on; the fast path splits `__after`
+    itself (the first token is IN='s value), which spares a copy of every message.
     """
-    rest = pl.col("__rest")
-    shapes = _shapes(frame["__rest"])
+    after = pl.col("__after")
+    shapes = _shapes(frame["__after"])
     fast = pl.lit(False)
     if shapes:
         pattern = "|".join(f"(?:{_shape_regex(sh)})" for sh in shapes)
-        fast = rest.str.contains(pattern).fill_null(False)
+        fast = after.str.contains(pattern).fill_null(False)
     frame = frame.with_columns(fast.alias("__fast"))
     quick = frame.filter(pl.col("__fast"))
     slow = frame.filter(~pl.col("__fast"))
     parts = []
     if quick.height:
         # materialised once: eager with_columns would split again for every key
-        quick = quick.with_columns(rest.str.split(" ").alias("__tok"))
+        quick = quick.with_columns(after.str.split(" ").alias("__tok"))
         quick = quick.with_columns(pl.col("__tok").list.len().alias("__ntok"))
         tokens, n = pl.col("__tok"), pl.col("__ntok")
-        cols = [tokens.list.get(0).str.slice(3).alias("__in"),
-                tokens.list.get(1).str.slice(4).alias("__out"), rest.alias("__kv")]
+        cols = [tokens.list.get(0).alias("__in"), tokens.list.get(1).str.slice(4).alias("__out")]
         for key, name in _KEYS.items():
             where = {len(sh): sh.index(f"{key}=") for sh in shapes if f"{key}=" in sh}
             if not where:
@@ -95,6 +96,8 @@ def with_fields(frame: pl.DataFrame) -> pl.DataFrame:
         cols.append(_shape_flags(shapes, tokens, n).alias("__flags"))
         parts.append(quick.with_columns(cols).drop("__tok", "__ntok"))
     if slow.height:
+        rest = pl.col("__rest")
+        slow = slow.with_columns(pl.concat_str(pl.lit("IN="), after).alias("__rest"))
         slow = slow.with_columns(rest.str.slice(0, 64).str.extract_groups(
             r"^IN=(?P<in>\S*) OUT=(?P<out>\S*)").alias("__io"))
         io = pl.col("__io").struct.field
@@ -104,7 +107,7 @@ def with_fields(frame: pl.DataFrame) -> pl.DataFrame:
         parts.append(slow.with_columns(
             *(kv.str.extract(rf"(?:^| ){k}=(\S*)").alias(n) for k, n in _KEYS.items()),
             kv.str.extract(_FLAGS_RE).str.strip_chars().alias("__flags"),
-        ).drop("__io"))
+        ).drop("__io", "__rest", "__kv"))
     out = parts[0] if len(parts) == 1 else pl.concat(
         [parts[0], parts[1].select(parts[0].columns)]).sort(c.LINE)
     return out.drop("__fast")
@@ -139,11 +142,13 @@ def with_lead(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.drop("__stamp", "__plain")
 
 
-def _shapes(kv: pl.Series, sample: int = 1000, share: float = 0.01) -> list[tuple[str, ...]]:
-    """The common token sequences of a block (`KEY=` for a key token, else the token),
-    from an even sample: the most frequent per token count, if frequent enough."""
-    values = kv.gather_every(max(1, kv.len() // sample)).drop_nulls().to_list()
-    counts = Counter(_shape_of(v) for v in values)
+def _shapes(after: pl.Series, sample: int = 1000, share: float = 0.01
+            ) -> list[tuple[str, ...]]:
+    """The common token sequences of a block from its `IN=` on (`KEY=` for a key token,
+    else the token), from an even sample of `__after`: the most frequent per token count,
+    if frequent enough."""
+    values = after.gather_every(max(1, after.len() // sample)).drop_nulls().to_list()
+    counts = Counter(_shape_of("IN=" + v) for v in values)
     best: dict[int, tuple[tuple[str, ...], int]] = {}
     for shape, k in counts.items():
         usable = (shape[:2] == ("IN=", "OUT=") and shape.count("RES=") <= 1
@@ -182,11 +187,12 @@ def _shape_flags(shapes: list[tuple[str, ...]], tokens: pl.Expr, n: pl.Expr) -> 
 
 
 def _shape_regex(shape: tuple[str, ...]) -> str:
-    """Anchored: each key token is `KEY=\\S*`, any other token itself, single spaces. IN=
-    and OUT= are bounded so that both lie within the 64 characters the careful regex reads.
+    """Anchored, for the text after `IN=`: each key token is `KEY=\\S*`, any other token
+    itself, single spaces. IN='s value and OUT= are bounded so that both lie within the
+    64 characters the careful regex reads.
     """
     tokens = [re.escape(t) + r"\S*" if t.endswith("=") else re.escape(t) for t in shape]
-    tokens[:2] = [r"IN=\S{0,27}", r"OUT=\S{0,28}"]
+    tokens[:2] = [r"\S{0,27}", r"OUT=\S{0,28}"]
     return "^" + " ".join(tokens) + "$"
 
 
@@ -264,13 +270,13 @@ class Netfilter:
         frame = frame.with_columns(at_in.alias("__pos"))
         after = pl.col("__pos").struct.field("field_1")
         frame = frame.with_columns(pl.col("__pos").struct.field("field_0").alias("__before"),
-                                   pl.concat_str(pl.lit("IN="), after).alias("__rest"))
+                                   after.alias("__after"))
         frame = with_lead(with_fields(frame))
         lead = pl.col("__lead").struct.field
         frame = frame.with_columns(pl.struct(
             lead("uptime"), lead("prefix"), pl.col("__in").alias("in"),
-            pl.col("__out").alias("out"), pl.col("__kv").alias("kv"),
-        ).alias("__b")).drop("__pos", "__before", "__rest", "__lead", "__in", "__out")
+            pl.col("__out").alias("out"),
+        ).alias("__b")).drop("__pos", "__before", "__after", "__lead", "__in", "__out")
         b = pl.col("__b").struct.field
         if frame["__tsiso"].null_count() < frame.height:
             tsiso, naive = tp.iso_to_utc(pl.col("__tsiso"), ctx.options.tz)
