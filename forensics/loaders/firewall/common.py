@@ -114,12 +114,14 @@ def block_lines(ctx: LoadContext, block: Block) -> pl.DataFrame | None:
         ctx.blank_lines += n_empty
         frame = frame.filter(~empty)
     # A clean block skips both column passes: no CR (a memchr), and no line starting
-    # with a space or tab (empty lines were taken out already).
+    # with a space or tab (empty lines were taken out already): none does when the least
+    # line sorts at or after "!" (0x21, above both), a cheaper pass than two prefix tests.
     crlf = b"\r" in intact.data
     if crlf:
         frame = frame.with_columns(pl.col("line").str.strip_suffix("\r"))
-    if crlf or frame.select(pl.col("line").str.starts_with(" ").any()
-                            | pl.col("line").str.starts_with("\t").any()).item():
+    if crlf or (frame.height and frame["line"].min() < "!"  # type: ignore[operator]
+                and frame.select(pl.col("line").str.starts_with(" ").any()
+                                 | pl.col("line").str.starts_with("\t").any()).item()):
         blank = frame["line"].str.strip_chars(" \t") == ""
         n_blank = int(blank.sum())
         if n_blank:

@@ -68,9 +68,10 @@ def _syslog_fixed(frame: pl.DataFrame, line: str) -> pl.DataFrame:
     the message split off at single spaces (the header ends in `: `, whose space it takes).
     """
     parts = pl.col(line).str.slice(16).str.splitn(" ", 3)
-    frame = frame.with_columns(parts.alias("__sys"))
+    # the time is cut once: eager with_columns would cut it again for each name it gets
+    frame = frame.with_columns(parts.alias("__sys"), pl.col(line).str.slice(0, 15).alias("__ts"))
     f = pl.col("__sys").struct.field
-    ts = pl.col(line).str.slice(0, 15)
+    ts = pl.col("__ts")
     tag = f("field_1").str.splitn("[", 2).struct.field("field_0").str.strip_suffix(":")
     return frame.with_columns(
         pl.lit(None, dtype=pl.String).alias("__pri"),
@@ -80,7 +81,7 @@ def _syslog_fixed(frame: pl.DataFrame, line: str) -> pl.DataFrame:
         ts.alias("__ts3164"),
         pl.lit(None, dtype=pl.String).alias("__tsiso"),
         ts.alias("__ts_text"),
-    ).drop("__sys")
+    ).drop("__sys", "__ts")
 
 
 def _syslog_careful(frame: pl.DataFrame, line: str) -> pl.DataFrame:
