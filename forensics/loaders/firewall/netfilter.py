@@ -93,7 +93,7 @@ def with_fields(frame: pl.DataFrame) -> pl.DataFrame:
                     idx = pl.when(n == count).then(pl.lit(pos, dtype=pl.Int64)).otherwise(idx)
             cols.append(tokens.list.get(idx, null_on_oob=True).str.slice(len(key) + 1)
                         .alias(name))
-        cols.append(_shape_flags(shapes, tokens, n).alias("__flags"))
+        cols.append(_shape_flags(shapes, n).alias("__flags"))
         parts.append(quick.with_columns(cols).drop("__tok", "__ntok"))
     if slow.height:
         rest = pl.col("__rest")
@@ -126,11 +126,12 @@ def with_lead(frame: pl.DataFrame) -> pl.DataFrame:
     before = pl.col("__before")
     frame = frame.with_columns(
         before.str.contains(_UPTIME_RE).fill_null(False).alias("__stamp"),
-        before.str.contains(_UPTIME_PLAIN_RE).fill_null(False).alias("__plain"))
+        before.str.contains(_UPTIME_PLAIN_RE).fill_null(False).alias("__plain"),
+        before.str.find("] ", literal=True).alias("__end"))  # (used twice: found once)
     stamp, plain = pl.col("__stamp"), pl.col("__plain")
     odd = frame.filter(stamp & ~plain)
     frame = frame.filter(~stamp | plain)
-    end = before.str.find("] ", literal=True)  # the stamp is ASCII: bytes = characters
+    end = pl.col("__end")  # the stamp is ASCII: bytes = characters
     frame = frame.with_columns(pl.struct(
         pl.when(plain).then(before.str.slice(1, end - 1).str.strip_chars_start(" "))
         .alias("uptime"),
@@ -139,7 +140,7 @@ def with_lead(frame: pl.DataFrame) -> pl.DataFrame:
     if odd.height:
         odd = odd.with_columns(before.str.extract_groups(_LEAD_RE).alias("__lead"))
         frame = pl.concat([frame, odd]).sort(c.LINE)
-    return frame.drop("__stamp", "__plain")
+    return frame.drop("__stamp", "__plain", "__end")
 
 
 def _shapes(after: pl.Series, sample: int = 1000, share: float = 0.01
@@ -165,34 +166,44 @@ def _shape_of(kv: str) -> tuple[str, ...]:
     return tuple(t[:t.index("=") + 1] if "=" in t else t for t in kv.split(" "))
 
 
-def _shape_flags(shapes: list[tuple[str, ...]], tokens: pl.Expr, n: pl.Expr) -> pl.Expr:
+def _flag_words(shape: tuple[str, ...]) -> list[str] | None:
+    """The flag words between `RES=` and `URGP=` of a shape (`_FLAGS_RE`'s group), or None
+    if the shape has no `RES= [WORD ...] URGP=` run."""
+    if "RES=" not in shape:
+        return None
+    at = shape.index("RES=")
+    words = []
+    for token in shape[at + 1:]:
+        if token == "URGP=" or not re.fullmatch(r"[A-Z]+", token):
+            break
+        words.append(token)
+    if shape[at + 1 + len(words):at + 2 + len(words)] != ("URGP=",):
+        return None
+    return words
+
+
+def _shape_flags(shapes: list[tuple[str, ...]], n: pl.Expr) -> pl.Expr:
     """`tcp_flags` of shape lines, as `_FLAGS_RE` reads them: the words between `RES=0x..`
-    and `URGP=` are part of the shape, so only the RES value is checked per line."""
+    and `URGP=` are part of the shape, and `_shape_regex` has checked the RES value."""
     flags = pl.lit(None, dtype=pl.String)
     for shape in shapes:
-        if "RES=" not in shape:
-            continue
-        at = shape.index("RES=")
-        words = []
-        for token in shape[at + 1:]:
-            if token == "URGP=" or not re.fullmatch(r"[A-Z]+", token):
-                break
-            words.append(token)
-        if shape[at + 1 + len(words):at + 2 + len(words)] != ("URGP=",):
-            continue
-        res = tokens.list.get(at, null_on_oob=True).str.slice(4)
-        ok = (n == len(shape)) & res.str.contains(r"^0x[0-9a-fA-F]+$")
-        flags = pl.when(ok).then(pl.lit(" ".join(words))).otherwise(flags)
+        words = _flag_words(shape)
+        if words is not None:
+            flags = pl.when(n == len(shape)).then(pl.lit(" ".join(words))).otherwise(flags)
     return flags
 
 
 def _shape_regex(shape: tuple[str, ...]) -> str:
     """Anchored, for the text after `IN=`: each key token is `KEY=\\S*`, any other token
     itself, single spaces. IN='s value and OUT= are bounded so that both lie within the
-    64 characters the careful regex reads.
+    64 characters the careful regex reads. Before flag words, RES= holds what `_FLAGS_RE`
+    takes (`0x` and hex digits): a line with another RES value is left to the careful
+    regexes, so a shape line's flags are its shape's words.
     """
     tokens = [re.escape(t) + r"\S*" if t.endswith("=") else re.escape(t) for t in shape]
     tokens[:2] = [r"\S{0,27}", r"OUT=\S{0,28}"]
+    if _flag_words(shape) is not None:
+        tokens[shape.index("RES=")] = r"RES=0x[0-9a-fA-F]+"
     return "^" + " ".join(tokens) + "$"
 
 
@@ -215,6 +226,23 @@ def action_from_words(text: pl.Expr) -> pl.Expr:
             .when(up.str.contains(r"DENY|DENIED|BLOCK")).then(pl.lit("deny"))
             .when(up.str.contains(r"ACCEPT|ALLOW|PASS|PERMIT")).then(pl.lit("allow"))
             .otherwise(pl.lit(None, dtype=pl.String)))
+
+
+_PVE_FIELDS = pl.Struct({name: pl.String for name in re.compile(_PVE_RE).groupindex})
+
+
+def _pve_header(lines: pl.Series) -> pl.Expr:
+    """`__pve`: `_PVE_RE`'s groups (all NULL for a line that is not pve-firewall's).
+
+    The regex starts with the vmid, so only a line starting with a digit (`\\d`: any
+    Unicode digit) can match. Most blocks have none, which the least and greatest line
+    prove (all start at or after ":", above the ASCII digits, and below U+0080): the
+    regex and the pass that picks its lines are skipped for a column of NULLs."""
+    line = pl.col(lines.name)
+    if lines.len() and lines.min() >= ":" and lines.max() < "\x80":  # type: ignore[operator]
+        return pl.lit(None, dtype=_PVE_FIELDS).alias("__pve")
+    return pl.when(line.str.contains(r"^\d")).then(line).str.extract_groups(_PVE_RE).alias(
+        "__pve")
 
 
 class Netfilter:
@@ -240,12 +268,8 @@ class Netfilter:
     def _parse(self, ctx: LoadContext, frame: pl.DataFrame) -> pl.DataFrame:
         """A block's lines as `firewall_events` text columns; counts its BSD (year-less)
         times, zone-less ISO times and pve status lines in `ctx.tally`."""
-        line = pl.col("line")
         frame, sys_ok = tp.add_syslog(frame)
-        # _PVE_RE starts with the vmid: only a line starting with a digit can match it.
-        maybe_pve = pl.when(line.str.contains(r"^\d")).then(line)
-        frame = frame.with_columns(sys_ok.alias("__sys_ok"),
-                                   maybe_pve.str.extract_groups(_PVE_RE).alias("__pve"))
+        frame = frame.with_columns(sys_ok.alias("__sys_ok"), _pve_header(frame["line"]))
         sys_ok = pl.col("__sys_ok")
         is_pve = pl.col("__pve").struct.field("msg").is_not_null()
         # pve-firewall status lines: well-formed pve header, no packet in it.
@@ -314,7 +338,7 @@ class Netfilter:
             .alias("direction"),
             pl.when(pl.col("bytes").is_not_null()).then(pl.lit(1, dtype=pl.UInt64))
             .alias("packets"),
-            self._reason(sys_ok | is_pve),
+            self._reason(frame, sys_ok | is_pve),
         )
         frame = frame.rename({n: f"__x_{n}" for n in _EXTRA})
         ctx.tally["bsd"] += int(frame["__bsd"].sum())
@@ -323,11 +347,17 @@ class Netfilter:
         return frame
 
     @staticmethod
-    def _reason(header_ok: pl.Expr) -> pl.Expr:
+    def _reason(frame: pl.DataFrame, header_ok: pl.Expr) -> pl.Expr:
+        """Why a line is rejected, the first that applies. A ported protocol's missing
+        port is excused in a fragment or an ICMP error's quoted packet; that search over
+        the message is skipped when no line misses a port (NULL counts are free)."""
         b = pl.col("__b").struct.field
         low = pl.col("proto").str.to_lowercase()
         ported = low.is_in(["tcp", "udp", "udplite", "sctp", "dccp"])
-        partial = pl.col("__msg").str.contains(r"INCOMPLETE \[|FRAG:")
+        missing = pl.col("src_port").is_null() | pl.col("dst_port").is_null()
+        partial = pl.lit(False)
+        if frame["src_port"].null_count() or frame["dst_port"].null_count():
+            partial = pl.col("__msg").str.contains(r"INCOMPLETE \[|FRAG:")
         return pl.coalesce(
             pl.when(~header_ok).then(pl.lit("no syslog or pve-firewall header")),
             pl.when(b("in").is_null()).then(
@@ -335,8 +365,7 @@ class Netfilter:
             pl.when(pl.col("src_ip").is_null()).then(pl.lit("SRC= missing")),
             pl.when(pl.col("dst_ip").is_null()).then(pl.lit("DST= missing")),
             pl.when(pl.col("proto").is_null()).then(pl.lit("PROTO= missing (truncated line?)")),
-            pl.when(ported & ~partial & (pl.col("src_port").is_null()
-                                         | pl.col("dst_port").is_null()))
+            pl.when(ported & missing & ~partial)
             .then(pl.format("SPT=/DPT= missing for {} (truncated line?)", low)),
             pl.when(pl.col("ts").is_null()).then(
                 c.bad_text("ts", pl.col("__ts_text").fill_null(""), "a valid time")),
