@@ -389,7 +389,6 @@ def test_netfilter_blocks_in_parallel_equal_serial(tmp_path, monkeypatch):
     blank, whitespace-only, non-UTF-8, rejected and pve status lines among good ones."""
     import functools
 
-    from forensics.loaders import reading
     from forensics.loaders.firewall import common
 
     lines = []
@@ -401,13 +400,11 @@ def test_netfilter_blocks_in_parallel_equal_serial(tmp_path, monkeypatch):
                   .encode()]
     path = tmp_path / "nf.log"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    monkeypatch.setattr(common, "iter_blocks",
-                        lambda p: reading.iter_blocks(p, block_bytes=3000))
     serial = common.store_blocks
     got = []
     for workers in (1, 2):
         monkeypatch.setattr(common, "store_blocks",
-                            functools.partial(serial, workers=workers))
+                            functools.partial(serial, workers=workers, block_bytes=3000))
         case = forensics.open_case(str(tmp_path / f"case{workers}.duckdb"))
         report = case.load(str(path), format="netfilter", year=2024)
         assert report.files[0].status == "loaded"

@@ -318,3 +318,17 @@ def test_bsd_times_once_per_distinct_text(tmp_path):
         want = frame.select(tp.bsd_to_utc(ctx, pl.col("t")).alias("t"))["t"]
         assert got.to_list() == want.to_list()
         assert got.null_count() < got.len()
+
+
+def test_proto_once_per_text_equals_per_line():
+    """Protocol value and reason worked out per distinct text are the per-line ones."""
+    texts = ["TCP", " udp ", "6", "17", "300", "-1", "", "ip v6", "ICMPv6", "ipv6-icmp",
+             "gre", None, "x\ty", "Tcp", "0", "255", "256"]
+    for column in [texts, texts * 50]:  # few repeats: per line; many: per text
+        protos = pl.Series("proto", column, dtype=pl.String)
+        value, why = common.proto_expr("proto")
+        want = protos.to_frame().with_columns(common.proto_parts("proto")).select(
+            value.alias("value"), why.alias("why"))
+        got = common.proto_checked(protos)
+        assert got[0].to_list() == want["value"].to_list()
+        assert got[1].to_list() == want["why"].to_list()

@@ -23,6 +23,7 @@ from forensics.loaders.base import (
     json_object,
 )
 from forensics.loaders.reading import (
+    BLOCK_BYTES,
     Block,
     iter_blocks,
     ordered_map,
@@ -252,6 +253,24 @@ def proto_expr(col: str = "proto") -> tuple[pl.Expr, pl.Expr]:
     return value.alias(col), pl.when(bad).then(bad_text("proto", col, "a protocol"))
 
 
+def proto_checked(protos: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """`proto_expr`'s value and reason for a column of protocol text, worked out once per
+    distinct text when the column repeats itself (a block holds a handful: two regex and
+    case passes over every line cost more than the lookup), else line by line."""
+    distinct = protos.drop_nulls().unique()
+    per_text = distinct.len() * 4 <= protos.len()
+    table = (distinct if per_text else protos).rename("proto").to_frame()
+    value, why = proto_expr("proto")
+    table = table.with_columns(proto_parts("proto")).select(
+        pl.col("proto"), value.alias("value"), why.alias("why"))
+    if not per_text:
+        return table["value"], table["why"]
+    return (protos.replace_strict(table["proto"], table["value"], default=None,
+                                  return_dtype=pl.String),
+            protos.replace_strict(table["proto"], table["why"], default=None,
+                                  return_dtype=pl.String))
+
+
 def finish(frame: pl.DataFrame, fmt: str) -> pl.DataFrame:
     """Validate and convert the shared columns; add format and the overall `__reason`.
 
@@ -277,8 +296,6 @@ def finish(frame: pl.DataFrame, fmt: str) -> pl.DataFrame:
               if n in frame.columns and frame.schema[n] == pl.String]
     stage = [pl.col(n).cast(pl.Int64, strict=False).alias(f"__n_{n}") for n in ports]
     stage += [pl.col(n).cast(pl.UInt64, strict=False).alias(f"__n_{n}") for n in counts]
-    if "proto" in frame.columns:
-        stage += proto_parts("proto")
     if stage:
         frame = frame.with_columns(stage)
     for name in ports:
@@ -290,10 +307,10 @@ def finish(frame: pl.DataFrame, fmt: str) -> pl.DataFrame:
         exprs.append(value)
         reasons.append(why)
     if "proto" in frame.columns:
-        value, why = proto_expr("proto")
-        frame = frame.with_columns(value.alias("__proto"))
+        value, why = proto_checked(frame["proto"])
+        frame = frame.with_columns(value.alias("__proto"), why.alias("__proto_why"))
         exprs.append(pl.col("__proto").alias("proto"))
-        reasons.append(why)
+        reasons.append(pl.col("__proto_why"))
         # ICMP has no ports; vendors that write 0/0 there get NULL (the line keeps them).
         icmp = pl.col("__proto").is_in(["icmp", "icmpv6"]).fill_null(False)
         exprs = [pl.when(~icmp).then(e) if e.meta.output_name() in ("src_port", "dst_port")
@@ -343,7 +360,7 @@ def store(ctx: LoadContext, frames: Iterator[pl.DataFrame]) -> None:
 
 def store_blocks(ctx: LoadContext,
                  parse: Callable[[LoadContext, pl.DataFrame], pl.DataFrame],
-                 workers: int = 2) -> None:
+                 workers: int = 2, block_bytes: int = BLOCK_BYTES) -> None:
     """Load a file whose blocks parse independently, `workers` blocks at once, as ONE
     streamed INSERT.
 
@@ -362,7 +379,7 @@ def store_blocks(ctx: LoadContext,
         return part, None if lines is None else prepare(part, parse(part, lines))
 
     def ready() -> Iterator[pl.DataFrame]:
-        for part, frame in ordered_map(work, iter_blocks(ctx.path), workers):
+        for part, frame in ordered_map(work, iter_blocks(ctx.path, block_bytes), workers):
             ctx.absorb(part)
             if frame is not None:
                 yield frame
