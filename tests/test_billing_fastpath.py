@@ -133,3 +133,19 @@ def test_entries_equal_json_object():
     keys = {"a": "k:a", "b": 'k"b'}  # a key that needs escaping: json_object for every row
     assert (entries(frame, cols, keys).to_list()
             == frame.select(json_object(cols, keys))[:, 0].to_list())
+
+
+@pytest.mark.corpus
+def test_two_blocks_converted_at_once_store_what_one_at_a_time_stores(tmp_path, monkeypatch):
+    """Conversion runs on forked contexts, two blocks at a time: rows, rejects with their
+    lines and reasons, counts and notes must equal converting one block after another."""
+    from forensics.loaders.billing import common
+
+    path, _ = _focus_file(tmp_path, damaged=True)
+    both = _load(path, monkeypatch, block_bytes=32 << 10)
+    with monkeypatch.context() as m:
+        m.setattr(common, "ordered_map", lambda work, items: map(work, items))
+        one = _load(path, monkeypatch, block_bytes=32 << 10)
+    assert both[0].equals(one[0], null_equal=True)
+    assert both[1].equals(one[1], null_equal=True)
+    assert both[2] == one[2] and both[2]["rows_rejected"] == 4

@@ -14,8 +14,8 @@ import polars as pl
 
 from forensics.loaders.base import LoadContext
 from forensics.loaders.billing.convert import Rows
-from forensics.loaders.billing.csvread import head_columns, read_records
-from forensics.loaders.reading import prefetch
+from forensics.loaders.billing.csvread import Records, head_columns, read_records
+from forensics.loaders.reading import ordered_map, prefetch
 
 TABLE = "billing_items"
 # Rows per streamed INSERT: DuckDB pays per statement, and a statement streams its input
@@ -56,11 +56,17 @@ class CsvBilling:
             self.notes(ctx, header)
             ctx.note(MONEY_NOTE)
 
+        def convert(rec: Records) -> tuple[LoadContext, pl.DataFrame]:
+            part = ctx.fork()  # a worker thread: rejects and notes of its own
+            rows = Rows(part, rec.frame)
+            self.build(rows)
+            return part, rows.typed(rec.raw)
+
         def typed() -> Iterator[pl.DataFrame]:
-            for rec in records:
-                rows = Rows(ctx, rec.frame)
-                self.build(rows)
-                frame = rows.typed(rec.raw)
+            # Reading stays in order in this thread; two blocks convert at once (polars
+            # releases the GIL), each block's rejects and notes added in block order.
+            for part, frame in ordered_map(convert, records):
+                ctx.absorb(part)
                 if frame.height:
                     yield frame
 
