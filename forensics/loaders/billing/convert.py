@@ -111,12 +111,19 @@ class Rows:
         self.consumed.add(name)
 
     def decimal(self, name: str) -> pl.Expr:
-        """DECIMAL(38,10) from a text column; a value that does not parse fails its row."""
-        src = pl.col(name)
-        value = src.str.strip_chars().cast(MONEY, strict=False)
-        self.fail(src.is_not_null() & value.is_null(),
-                  f"column {name}: {{}} is not a number", src)
-        return value
+        """DECIMAL(38,10) from a text column; a value that does not parse fails its row.
+
+        Parsed once into a column of its own (`__d_<name>`): eager polars evaluates an
+        expression once per use, and the value and the failure check both use it (the
+        parse is the dearest step of a money column)."""
+        staged = f"__d_{name}"
+        if staged not in self.raw.columns:
+            src = pl.col(name)
+            self.raw = self.raw.with_columns(
+                src.str.strip_chars().cast(MONEY, strict=False).alias(staged))
+            self.fail(src.is_not_null() & pl.col(staged).is_null(),
+                      f"column {name}: {{}} is not a number", src)
+        return pl.col(staged)
 
     def time(self, target: str, *names: str, mdy: bool = False) -> None:
         name = self.col(*names)
@@ -229,8 +236,10 @@ def entries(frame: pl.DataFrame, columns: list[str],
     if any(_NEEDS_JSON.search(n) for n in names):
         return frame.select(json_object(columns, keys).alias("e"))["e"]
     texts = [pl.col(c).cast(pl.String) for c in columns]
-    body = pl.concat_str([pl.lit(f'"{n}":"') + t + pl.lit('"') for n, t in zip(names, texts,
-                                                                             strict=True)],
+    # a member is NULL where its value is (concat_str), and NULL members are left out;
+    # one concat_str a member, not `lit + t + lit` (two intermediate columns each)
+    body = pl.concat_str([pl.concat_str([pl.lit(f'"{n}":"'), t, pl.lit('"')])
+                          for n, t in zip(names, texts, strict=True)],
                          separator=",", ignore_nulls=True)
     dirty = pl.any_horizontal(t.str.contains(_NEEDS_JSON.pattern) for t in texts)
     out = frame.select(pl.concat_str([pl.lit("{"), body, pl.lit("}")]).alias("e"),
