@@ -23,6 +23,7 @@ import polars as pl
 from forensics import __version__, views
 from forensics.errors import ForensicsError
 from forensics.loaders import LoadContext, LoadOptions, get_format, sniff
+from forensics.loaders.base import unordered_insert
 from forensics.loaders.reading import BackgroundDigest, read_head, sha256_file
 
 if TYPE_CHECKING:
@@ -218,6 +219,16 @@ def _load_checked(case: Case, path: str, head: bytes, digest: str | None, size: 
                 "; name one with --format if you know it"))
     else:
         fmt = forced_format
+    with unordered_insert(con):  # around the transaction: see unordered_insert
+        return _load_in_transaction(case, path, fmt, prior, hashing, digest, size, options,
+                                    started)
+
+
+def _load_in_transaction(case: Case, path: str, fmt, prior: list[tuple],
+                         hashing: BackgroundDigest | None, digest: str | None, size: int,
+                         options: LoadOptions, started: float) -> FileResult:
+    """The file's rows, its evidence row and the count check in one transaction."""
+    con = case.con
     con.execute("BEGIN TRANSACTION")
     try:
         eid = _next_evidence_id(case)

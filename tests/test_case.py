@@ -6,6 +6,7 @@ import gzip
 import shutil
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 import forensics
@@ -245,3 +246,20 @@ def test_long_text_columns_are_stored_with_zstd(tmp_path):
             "GROUP BY ALL").fetchall())
     assert used["message"] == "ZSTD" and used["extra"] == "ZSTD", used
     assert "ZSTD" not in used["src_ip"], used
+
+
+def test_a_load_that_aborts_the_transaction_leaves_insertion_order_as_it_was(case,
+                                                                             monkeypatch):
+    """Loads run with insertion order free (`base.unordered_insert`); after a statement
+    that aborted the transaction DuckDB refuses even SET until the ROLLBACK, so the
+    setting must be put back outside it, or the analyst's session keeps the load's."""
+    from forensics.loaders import zeek_tsv
+
+    def aborts(self, ctx):  # an INSERT DuckDB refuses part-way: the transaction aborts
+        ctx.insert("rejects", pl.DataFrame({"line_no": [1], "reason": ["r"], "raw": ["x"],
+                                            "raw_bytes": ["not a number"]}))
+
+    monkeypatch.setattr(zeek_tsv.ZeekTsv, "load", aborts)
+    result = case.load(SAMPLE / "conn.log").files[0]
+    assert result.status == "failed" and "not a number" in result.message
+    assert case.sql("SELECT current_setting('preserve_insertion_order') AS v").item() is True

@@ -217,7 +217,7 @@ class LoadContext:
             else f'"{name}"'
             for name, dtype in schema.items()
         )
-        with registered(self.con, view, frame), unordered_insert(self.con):
+        with registered(self.con, view, frame):
             self.con.execute(f'INSERT INTO "{table}" BY NAME SELECT {select} FROM "{view}"')
 
     # -- dynamic tables (Zeek) -----------------------------------------------------------
@@ -308,7 +308,9 @@ def unordered_insert(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     it cost 0.3-0.4 CPU-s more and twice the wall time of a parallel one, which writes
     each thread's rows as they come. Row order in a table carries nothing: every row has
     its `evidence_id` and `line_no`, and every query here orders by what it means (file
-    order is `ORDER BY evidence_id, line_no`). The setting is put back afterwards.
+    order is `ORDER BY evidence_id, line_no`). The setting is put back afterwards, so
+    this must wrap a whole transaction (`ingest.load_one` does): inside one that failed,
+    DuckDB refuses every statement, SET included, until the ROLLBACK.
     """
     [(before,)] = con.execute(
         "SELECT current_setting('preserve_insertion_order')").fetchall()
