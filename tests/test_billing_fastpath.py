@@ -130,6 +130,11 @@ def test_entries_equal_json_object():
     assert entries(frame, cols).to_list() == expected.to_list()
     clean = frame.filter(pl.col("a").is_in(["plain", "é ✓", ""]) | pl.col("a").is_null())
     assert entries(clean, cols).to_list() == clean.select(json_object(cols))[:, 0].to_list()
+    # a column with no NULL (literal pieces), one all NULL (nothing), NULLs first or last
+    mixed = frame.with_columns(pl.lit("v").alias("full"), pl.lit(None, pl.String).alias("none"))
+    for order in (["none", "full", "a", "b"], ["a", "full", "none"], ["none"], ["full"]):
+        assert (entries(mixed, order).to_list()
+                == mixed.select(json_object(order))[:, 0].to_list()), order
     keys = {"a": "k:a", "b": 'k"b'}  # a key that needs escaping: json_object for every row
     assert (entries(frame, cols, keys).to_list()
             == frame.select(json_object(cols, keys))[:, 0].to_list())

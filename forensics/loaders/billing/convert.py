@@ -218,6 +218,33 @@ class Rows:
         self.ctx.insert(table, self.typed(raw_line))
 
 
+def _members(frame: pl.DataFrame, columns: list[str], names: list[str]) -> pl.Expr:
+    """`{"name":"value",...}` of the non-null values, as ONE concat_str: every member
+    carries a leading comma and the first is cut off at the end. A column with no NULL in
+    the block gives literal pieces around its value (a nested concat_str per member cost
+    twice as much), one with NULLs a piece that is NULL where its value is (left out),
+    and one that is all NULL nothing."""
+    parts: list[pl.Expr | str] = []
+    for column, name in zip(columns, names, strict=True):
+        nulls = frame[column].null_count()
+        value = pl.col(column).cast(pl.String)
+        if nulls == 0:
+            parts += [f',"{name}":"', value, '"']
+        elif nulls < frame.height:
+            parts.append(pl.concat_str([pl.lit(f',"{name}":"'), value, pl.lit('"')]))
+    merged: list[pl.Expr | str] = []
+    for part in parts:  # adjacent literal text as one literal
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    if not merged:
+        return pl.lit("{}", dtype=pl.String)
+    body = pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in merged],
+                         ignore_nulls=True)
+    return pl.concat_str([pl.lit("{"), body.str.slice(1), pl.lit("}")])
+
+
 def entries(frame: pl.DataFrame, columns: list[str],
             keys: dict[str, str] | None = None) -> pl.Series:
     """A JSON object per row of the non-null values of `columns` (see base.json_object).
@@ -236,14 +263,9 @@ def entries(frame: pl.DataFrame, columns: list[str],
     if any(_NEEDS_JSON.search(n) for n in names):
         return frame.select(json_object(columns, keys).alias("e"))["e"]
     texts = [pl.col(c).cast(pl.String) for c in columns]
-    # a member is NULL where its value is (concat_str), and NULL members are left out;
-    # one concat_str a member, not `lit + t + lit` (two intermediate columns each)
-    body = pl.concat_str([pl.concat_str([pl.lit(f'"{n}":"'), t, pl.lit('"')])
-                          for n, t in zip(names, texts, strict=True)],
-                         separator=",", ignore_nulls=True)
-    dirty = pl.any_horizontal(t.str.contains(_NEEDS_JSON.pattern) for t in texts)
-    out = frame.select(pl.concat_str([pl.lit("{"), body, pl.lit("}")]).alias("e"),
-                       dirty.fill_null(False).alias("d"))
+    out = frame.select(_members(frame, columns, names).alias("e"),
+                       pl.any_horizontal(t.str.contains(_NEEDS_JSON.pattern) for t in texts)
+                       .fill_null(False).alias("d"))
     if not out["d"].any():
         return out["e"]
     idx = out["d"].arg_true()
