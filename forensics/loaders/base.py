@@ -452,6 +452,21 @@ def _is_entry_list(dtype: pl.DataType) -> bool:
     return [f.name for f in dtype.inner.fields] == ["key", "value"]
 
 
+def concat_pieces(parts: list[pl.Expr | str]) -> pl.Expr:
+    """ONE `concat_str` of literal text and expressions, NULL pieces left out; adjacent
+    literal text is joined first. Building JSON text this way (literal pieces around a
+    value that is never NULL, a nullable piece for one that can be) costs a third to a
+    half of a nested `concat_str` per member (firewall and billing `extra`)."""
+    merged: list[pl.Expr | str] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in merged],
+                         ignore_nulls=True)
+
+
 def json_object(columns: list[str], keys: dict[str, str] | None = None) -> pl.Expr:
     """A JSON object of the non-null values of `columns`, as text: `{"name":"value",...}`.
 

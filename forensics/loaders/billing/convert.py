@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 
 import polars as pl
 
-from forensics.loaders.base import LoadContext, json_object
+from forensics.loaders.base import LoadContext, concat_pieces, json_object
 from forensics.loaders.billing.csvread import LINE
 from forensics.loaders.billing.tags import parse_texts
 
@@ -232,17 +232,9 @@ def _members(frame: pl.DataFrame, columns: list[str], names: list[str]) -> pl.Ex
             parts += [f',"{name}":"', value, '"']
         elif nulls < frame.height:
             parts.append(pl.concat_str([pl.lit(f',"{name}":"'), value, pl.lit('"')]))
-    merged: list[pl.Expr | str] = []
-    for part in parts:  # adjacent literal text as one literal
-        if isinstance(part, str) and merged and isinstance(merged[-1], str):
-            merged[-1] += part
-        else:
-            merged.append(part)
-    if not merged:
+    if not parts:
         return pl.lit("{}", dtype=pl.String)
-    body = pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in merged],
-                         ignore_nulls=True)
-    return pl.concat_str([pl.lit("{"), body.str.slice(1), pl.lit("}")])
+    return pl.concat_str([pl.lit("{"), concat_pieces(parts).str.slice(1), pl.lit("}")])
 
 
 def entries(frame: pl.DataFrame, columns: list[str],

@@ -19,6 +19,7 @@ import polars as pl
 
 from forensics.loaders.base import (
     LoadContext,
+    concat_pieces,
     damaged_tail,  # noqa: F401  (re-exported)
     json_object,
 )
@@ -434,14 +435,7 @@ def _flat_object(frame: pl.DataFrame, present: list[str], keys: dict[str, str]) 
         else:
             parts.append(pl.concat_str([pl.lit(key), value, pl.lit('"')]))
     parts.append("}")
-    merged: list[pl.Expr | str] = []
-    for part in parts:  # adjacent literal text as one literal
-        if isinstance(part, str) and merged and isinstance(merged[-1], str):
-            merged[-1] += part
-        else:
-            merged.append(part)
-    return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in merged],
-                         ignore_nulls=True)
+    return concat_pieces(parts)
 
 
 # Characters JSON must escape; a value without them is written between quotes unchanged.
