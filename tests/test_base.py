@@ -8,7 +8,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from forensics.loaders.base import json_object, registered, unordered_insert
+from forensics.loaders.base import registered, unordered_insert
+from forensics.loaders.jsontext import json_object
 
 # Values a NULL-stripping pattern over the encoded text would take for member boundaries.
 TRAPS = [":null", ":nullx", ',"x":null', '":null', 'a":null,"b":null}', "\\", '\\":null',

@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 import forensics
-from forensics.loaders.base import json_object
 from forensics.loaders.billing import csvread
 from forensics.loaders.billing.convert import entries
+from forensics.loaders.jsontext import json_object
 from tests.conftest import corpus_file
 
 CAREFUL_ONLY = "careful"
@@ -115,7 +115,7 @@ def test_cheap_chunk_cuts_inside_quoted_newlines(tmp_path, monkeypatch):
 
 
 def test_entries_equal_json_object():
-    """The direct JSON text equals base.json_object's on every row, escapes or not.
+    """The direct JSON text equals jsontext.json_object's on every row, escapes or not.
 
     (A value starting with ':null' is cut into by json_object's null-member regex, giving
     invalid JSON that fails the load; entries hands such rows to json_object unchanged.)

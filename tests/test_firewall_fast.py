@@ -6,8 +6,8 @@ import random
 
 import polars as pl
 
-from forensics.loaders.base import json_object
 from forensics.loaders.firewall import common
+from forensics.loaders.jsontext import json_object
 
 
 def test_build_extra_matches_json_object():

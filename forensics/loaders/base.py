@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -23,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import polars as pl
 
 from forensics.errors import IntegrityError
-from forensics.loaders.reading import Block, Run
 
 if TYPE_CHECKING:
     import duckdb
@@ -340,106 +338,6 @@ def registered(con: duckdb.DuckDBPyConnection, view: str, data: Any) -> Iterator
     con.unregister(view)
 
 
-def damaged_tail(ctx: LoadContext, block: Block) -> Block | None:
-    """Reject the partial last line of a damaged (gzip) stream; return the intact lines.
-
-    Every line-based loader calls this on each block: the text before a corruption loads,
-    the damage itself is one reject at the line where it happened.
-    """
-    if block.damage is None:
-        return block
-    cut = block.data.rfind(b"\n")
-    ctx.reject(block.first_line + block.n_lines - 1,
-               f"{block.damage}; this line is the incomplete text before the damage",
-               block.data[cut + 1:])
-    if cut < 0:
-        return None
-    return Block(block.data[:cut], block.first_line, block.n_lines - 1)
-
-
-def count_blank(ctx: LoadContext, line: bytes) -> bool:
-    """Count a blank (or whitespace-only) line as such; True if it was one."""
-    if line.strip(b" \t\r") == b"":
-        ctx.blank_lines += 1
-        return True
-    return False
-
-
-def checked_lines(ctx: LoadContext, run: Run) -> Iterator[tuple[int, bytes]]:
-    """The careful path's first sieve: (line_no, line) of non-blank lines within the length
-    limit; blank lines are counted, over-long ones rejected. A trailing CR is dropped."""
-    limit = ctx.options.max_line_bytes
-    for i, line in enumerate(run.data.split(b"\n")):
-        line_no = run.first_line + i
-        line = line.removesuffix(b"\r")
-        if count_blank(ctx, line):
-            continue
-        if len(line) > limit:
-            ctx.reject(line_no, f"line is {len(line)} bytes, over the limit of {limit}", line)
-            continue
-        yield line_no, line
-
-
-def json_object_lines(ctx: LoadContext, run: Run
-                      ) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
-    """(line_no, line, object) for each line that is a JSON object; every other line is a
-    reject with its reason (not UTF-8, not JSON, a JSON array or scalar)."""
-    import json
-
-    for line_no, line in checked_lines(ctx, run):
-        try:
-            obj = json.loads(line)
-        except UnicodeDecodeError as exc:
-            ctx.reject(line_no, f"not valid UTF-8 at byte {exc.start}", line)
-            continue
-        except ValueError as exc:
-            ctx.reject(line_no, f"not valid JSON (truncated or damaged line?): {exc}", line)
-            continue
-        if not isinstance(obj, dict):
-            ctx.reject(line_no, f"a JSON {type(obj).__name__}, not an object", line)
-            continue
-        bad = lone_surrogate(obj) if b"\\u" in line else None
-        if bad is not None:
-            ctx.reject(line_no, f"field {bad}: {LONE_SURROGATE}", line)
-            continue
-        yield line_no, line, obj
-
-
-# A lone UTF-16 surrogate escape decodes to no character: polars' reader turns it into
-# U+0000 without a word, and DuckDB cannot store it, so such a line is a reject.
-LONE_SURROGATE = ("holds a lone UTF-16 surrogate escape (\\ud800 to \\udfff alone), which "
-                  "is no character: it cannot be stored as text")
-LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def lone_surrogate(obj: dict[str, Any]) -> str | None:
-    """The name of the top-level field of `obj` (a decoded line) holding a lone surrogate
-    (in its name, its value or anything nested in it), or None."""
-
-    def bad(value: Any) -> bool:
-        if isinstance(value, str):
-            return _has_surrogate(value)
-        if isinstance(value, dict):
-            return any(_has_surrogate(k) or bad(v) for k, v in value.items())
-        if isinstance(value, list):
-            return any(bad(v) for v in value)
-        return False
-
-    for key, value in obj.items():
-        if _has_surrogate(key) or bad(value):
-            # the name itself may hold the surrogate: shown as its escape, it is text
-            return key[:80].encode("utf-8", "backslashreplace").decode("utf-8")
-    return None
-
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def _arrow(frame: pl.DataFrame) -> Any:
     """polars' own Arrow layout (string views): DuckDB reads it without the copy into
     offset-based strings that the compatible layout costs."""
@@ -450,62 +348,6 @@ def _is_entry_list(dtype: pl.DataType) -> bool:
     if not isinstance(dtype, pl.List) or not isinstance(dtype.inner, pl.Struct):
         return False
     return [f.name for f in dtype.inner.fields] == ["key", "value"]
-
-
-def concat_pieces(parts: list[pl.Expr | str]) -> pl.Expr:
-    """ONE `concat_str` of literal text and expressions, NULL pieces left out; adjacent
-    literal text is joined first. Building JSON text this way (literal pieces around a
-    value that is never NULL, a nullable piece for one that can be) costs a third to a
-    half of a nested `concat_str` per member (firewall and billing `extra`)."""
-    merged: list[pl.Expr | str] = []
-    for part in parts:
-        if isinstance(part, str) and merged and isinstance(merged[-1], str):
-            merged[-1] += part
-        else:
-            merged.append(part)
-    return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in merged],
-                         ignore_nulls=True)
-
-
-def json_object(columns: list[str], keys: dict[str, str] | None = None) -> pl.Expr:
-    """A JSON object of the non-null values of `columns`, as text: `{"name":"value",...}`.
-
-    Loaders use it to keep vendor fields with no normalised column in `extra`. `keys`
-    renames (column -> key). Values are written as text; absent (NULL) values are left out.
-
-    Each member is encoded on its own (a one-field struct through polars' JSON encoder, its
-    braces cut off) and only the non-null ones are joined. Removing `"key":null` from the
-    whole object's text afterwards cannot be done safely: a value is attacker-written text,
-    and one such as `:nullx` or `,"x":null` looks like a member boundary to any pattern.
-    The text is byte for byte what encoding the whole struct gives when nothing is NULL.
-    """
-    if not columns:
-        return pl.lit("{}")
-    keys = keys or {}
-    members = [
-        pl.when(pl.col(c).is_not_null()).then(
-            pl.struct(pl.col(c).cast(pl.String).alias(keys.get(c, c)))
-            .struct.json_encode().str.slice(1).str.head(-1))
-        for c in columns
-    ]
-    body = pl.concat_str(members, separator=",", ignore_nulls=True)
-    return pl.concat_str([pl.lit("{"), body, pl.lit("}")])
-
-
-def map_entries(columns: list[str], prefix: str = "") -> pl.Expr:
-    """[{key, value}] entries of the non-null values of `columns` (stored as a JSON object).
-
-    Kept for formats that build entries; `json_object` is faster for fixed columns.
-    """
-    entries = [
-        pl.when(pl.col(c).is_not_null()).then(
-            pl.struct(pl.lit(prefix + c).alias("key"), pl.col(c).cast(pl.String).alias("value"))
-        )
-        for c in columns
-    ]
-    if not entries:
-        return pl.lit(None, dtype=pl.List(pl.Struct({"key": pl.String, "value": pl.String})))
-    return pl.concat_list(entries).list.drop_nulls()
 
 
 def normalise_type(typ: str) -> str:

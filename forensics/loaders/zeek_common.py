@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import polars as pl
 
 from forensics.loaders import zeek_types as zt
-from forensics.loaders.base import (  # noqa: F401  (re-exported)
-    LoadContext,
+from forensics.loaders.base import LoadContext
+from forensics.loaders.reading import Run
+from forensics.loaders.sieve import (  # noqa: F401  (re-exported)
     checked_lines,
     count_blank,
     damaged_tail,
 )
-from forensics.loaders.reading import Run
 
 LINE = "line_no"
 _HEX_ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})|\\\\")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import polars as pl
 
 from forensics.loaders import zeek_types as zt
-from forensics.loaders.base import LONE_SURROGATE_ESCAPE, LoadContext, json_object_lines
+from forensics.loaders.base import LoadContext
 from forensics.loaders.jsonkeys import all_keys_parsed
 from forensics.loaders.reading import (
     Block,
@@ -25,6 +25,7 @@ from forensics.loaders.reading import (
     ordered_map,
     prefetch,
 )
+from forensics.loaders.sieve import LONE_SURROGATE_ESCAPE, json_object_lines
 from forensics.loaders.zeek_catalog import ZEEK_FIELD_TYPES
 from forensics.loaders.zeek_common import (
     LINE,

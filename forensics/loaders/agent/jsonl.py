@@ -22,9 +22,7 @@ import polars as pl
 
 from forensics.loaders.agent.common import ENTRY, INT32_MAX, INT32_MIN, OUTPUT_CAP
 from forensics.loaders.agent.exact import exact_rows
-from forensics.loaders.base import LoadContext, json_object_lines
-from forensics.loaders.base import count_blank as _count_blank
-from forensics.loaders.base import damaged_tail as _damaged_tail
+from forensics.loaders.base import LoadContext
 from forensics.loaders.jsonkeys import all_keys_parsed
 from forensics.loaders.reading import (
     Block,
@@ -35,6 +33,9 @@ from forensics.loaders.reading import (
     prefetch,
     split_runs,
 )
+from forensics.loaders.sieve import count_blank as _count_blank
+from forensics.loaders.sieve import damaged_tail as _damaged_tail
+from forensics.loaders.sieve import json_object_lines
 
 MARKER = "forensics.agent/1"
 DEFAULT_FRAMEWORK = "forensics-jsonl"

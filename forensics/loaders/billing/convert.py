@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterable
 
 import polars as pl
 
-from forensics.loaders.base import LoadContext, concat_pieces, json_object
+from forensics.loaders.base import LoadContext
 from forensics.loaders.billing.csvread import LINE
 from forensics.loaders.billing.tags import parse_texts
+from forensics.loaders.jsontext import concat_pieces, json_object
 
 MONEY = pl.Decimal(38, 10)
 UTC = pl.Datetime("us", "UTC")
@@ -239,14 +240,13 @@ def _members(frame: pl.DataFrame, columns: list[str], names: list[str]) -> pl.Ex
 
 def entries(frame: pl.DataFrame, columns: list[str],
             keys: dict[str, str] | None = None) -> pl.Series:
-    """A JSON object per row of the non-null values of `columns` (see base.json_object).
+    """A JSON object per row of the non-null values of `columns` (see jsontext.json_object).
 
-    `base.json_object` encodes a struct and then cuts the null members out with a regex,
-    which cost a third of a wide FOCUS load. A value with nothing to escape (no quote,
-    backslash or control character: all polars' JSON encoder escapes) is written between
-    quotes as it is, and its row gets exactly the text json_object would give it; only the
-    rows holding a value that needs escaping (or one starting with ':null', which the
-    null-cutting regex of json_object treats specially) are encoded by json_object.
+    `json_object` runs every member through polars' JSON encoder, which cost a third of a
+    wide FOCUS load. A value with nothing to escape (no quote, backslash or control
+    character: all polars' JSON encoder escapes) is written between quotes as it is, and
+    its row gets exactly the text json_object would give it; only the rows holding a value
+    that needs escaping (or one starting with ':null') are encoded by json_object.
     """
     if not columns:
         return pl.Series("e", ["{}"] * frame.height, dtype=pl.String)

@@ -33,8 +33,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from forensics.loaders.base import LoadContext
-from forensics.loaders.base import damaged_tail as _damaged_tail
 from forensics.loaders.reading import Block, iter_blocks
+from forensics.loaders.sieve import damaged_tail as _damaged_tail
 
 LINE = "line_no"
 BOM = b"\xef\xbb\xbf"

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from forensics.loaders.base import LoadContext, json_object
+from forensics.loaders.base import LoadContext
+from forensics.loaders.jsontext import json_object
 
 LINE = "line_no"
 UTC_US = pl.Datetime("us", "UTC")

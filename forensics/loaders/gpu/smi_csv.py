@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from forensics.loaders.base import LoadContext, damaged_tail
+from forensics.loaders.base import LoadContext
 from forensics.loaders.gpu import common as c
 from forensics.loaders.reading import iter_blocks, prefetch, split_runs
+from forensics.loaders.sieve import damaged_tail
 
 _FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-]*)(?:\s*\[([^\]]*)\])?$")
 _HEADLIKE = r"^[a-z][A-Za-z0-9_.\-]*(?: \[[^\]]*\])?$"

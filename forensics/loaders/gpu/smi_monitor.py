@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from forensics.loaders.base import LoadContext, damaged_tail
+from forensics.loaders.base import LoadContext
 from forensics.loaders.gpu import common as c
 from forensics.loaders.reading import iter_blocks, split_runs
+from forensics.loaders.sieve import damaged_tail
 
 # column name -> (target column, kind)
 DMON_FIELDS: dict[str, tuple[str, str]] = {

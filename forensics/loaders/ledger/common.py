@@ -16,8 +16,9 @@ from collections.abc import Callable
 
 import polars as pl
 
-from forensics.loaders.base import LoadContext, count_blank, damaged_tail  # noqa: F401  (re-exported)
+from forensics.loaders.base import LoadContext
 from forensics.loaders.reading import Run, iter_blocks, split_runs
+from forensics.loaders.sieve import count_blank, damaged_tail  # noqa: F401  (re-exported)
 
 SCALE = 18
 INT_DIGITS = 38 - SCALE
