@@ -52,10 +52,9 @@ def exact_rows(frame: pl.DataFrame, data: bytes) -> pl.DataFrame | None:
     # a backslash after a `"extra"`: the member itself is one (in a string it is
     # `\"extra\"`), so an object with an escape in it is among these lines (only lines
     # whose `extra` was read as an object are searched: the regex costs more than a filter)
-    escaped = objects.clone()
-    at = objects.arg_true()
-    escaped = escaped.scatter(at, lines.filter(objects).str.contains(_ESCAPE_AFTER_EXTRA)
-                              .fill_null(False))
+    escaped = objects.clone().scatter(  # (scatter writes in place: `objects` is used below)
+        objects.arg_true(), lines.filter(objects).str.contains(_ESCAPE_AFTER_EXTRA)
+        .fill_null(False))
     # a string as `extra` reads like an object only without quotes ("{}") or with escapes
     unquoted = objects & ~texts.str.contains('"', literal=True).fill_null(True)
     maybe = escaped | unquoted
