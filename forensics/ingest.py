@@ -178,8 +178,8 @@ def _digest_or_start(case: Case, path: str
     duplicate is found without loading it (a cron job re-reading a folder stays cheap).
     """
     size = os.path.getsize(path)
-    (seen,) = case.con.execute(
-        "SELECT count(*) FROM evidence WHERE size_bytes = ?", [size]).fetchone()
+    [(seen,)] = case.con.execute(
+        "SELECT count(*) FROM evidence WHERE size_bytes = ?", [size]).fetchall()
     if seen:
         digest, size = sha256_file(path)
         return digest, size, None

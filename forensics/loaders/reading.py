@@ -47,12 +47,14 @@ class Block:
     damage: str | None = None
 
 
-def sha256_file(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """SHA-256 and size of the file as stored (compressed bytes for .gz)."""
+def sha256_file(path: str | os.PathLike[str],
+                stop: threading.Event | None = None) -> tuple[str, int]:
+    """SHA-256 and size of the file as stored (compressed bytes for .gz); `stop` ends the
+    reading early (`BackgroundDigest.cancel`)."""
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
-        while chunk := fh.read(RAW_READ_BYTES):
+        while not (stop and stop.is_set()) and (chunk := fh.read(RAW_READ_BYTES)):
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
@@ -77,13 +79,7 @@ class BackgroundDigest:
 
     def _run(self, path: str | os.PathLike[str]) -> None:
         try:
-            digest = hashlib.sha256()
-            size = 0
-            with open(path, "rb") as fh:
-                while not self._stop.is_set() and (chunk := fh.read(RAW_READ_BYTES)):
-                    digest.update(chunk)
-                    size += len(chunk)
-            self._outcome = (digest.hexdigest(), size)
+            self._outcome = sha256_file(path, self._stop)
         except BaseException as exc:  # handed to result(), never lost
             self._outcome = exc
 
