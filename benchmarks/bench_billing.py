@@ -6,7 +6,8 @@ machine is shared, so compare CPU as well as wall time) and peak RSS.
 
 --floor also times the write alone: the loaded rows, already typed in memory, inserted into
 a fresh file-backed case (the least any loader of this table shape can spend).
---ceiling also times DuckDB's own read_csv of the file into a table (see `duckdb_ceiling`).
+--ceiling also times DuckDB's own read_csv of the file into a table (see `duckdb_ceiling`),
+and DuckDB doing this table's conversions itself in one INSERT (see `sql_ceiling`).
 
 Rows look like the FOCUS sample data: all 44 FOCUS 1.0 columns, quoted text, literal NULL
 tokens, 'YYYY-MM-DD HH:MM:SS' times, 11-decimal costs, some scientific notation, and a
@@ -145,6 +146,60 @@ def duckdb_ceiling(src: Path, tmp: Path) -> None:
               f"{n / elapsed:,.0f} rows/s; {cpu:.2f} CPU s")
 
 
+# FOCUS column -> billing_items column, for `sql_ceiling` (what `focus.build_focus` maps).
+_SQL_TEXT = {
+    "billing_account_id": "BillingAccountId", "billing_account_name": "BillingAccountName",
+    "sub_account_id": "SubAccountId", "sub_account_name": "SubAccountName",
+    "provider": "ProviderName", "publisher": "PublisherName", "service_name": "ServiceName",
+    "service_category": "ServiceCategory", "charge_category": "ChargeCategory",
+    "charge_description": "ChargeDescription", "sku_id": "SkuId", "resource_id": "ResourceId",
+    "resource_name": "ResourceName", "region": "RegionId", "pricing_unit": "PricingUnit",
+    "currency": "BillingCurrency", "consumed_unit": "ConsumedUnit", "tags": "Tags",
+}
+_SQL_MONEY = {
+    "pricing_quantity": "PricingQuantity", "list_cost": "ListCost", "billed_cost": "BilledCost",
+    "effective_cost": "EffectiveCost", "consumed_quantity": "ConsumedQuantity",
+}
+_SQL_TIME = {"charge_period_start": "ChargePeriodStart", "charge_period_end": "ChargePeriodEnd"}
+
+
+def sql_ceiling(src: Path, tmp: Path) -> None:
+    """DuckDB doing this table's conversions itself, in parallel, in ONE statement:
+    `INSERT INTO billing_items SELECT ... FROM read_csv(all_varchar)` into a fresh case,
+    insertion order free. Times by strptime, money by TRY_CAST to DECIMAL, text copied,
+    `extra` as a concat of the non-null native columns (no escaping). It leaves out what the
+    loader must also do: line numbers (DuckDB's reader has none; WITH ORDINALITY made the
+    statement single-threaded and slower), checks and rejects, tags parsing, category
+    spelling, exact rounding. Run with and without `extra`, to show what that column costs.
+    """
+    used = set(_SQL_TEXT.values()) | set(_SQL_MONEY.values()) | set(_SQL_TIME.values())
+    native = [c for c in COLUMNS if c not in used]
+    members = ", ".join(f"""',"{c}":"' || "{c}" || '"'""" for c in native)
+    extra = f"'{{' || ltrim(concat({members}), ',') || '}}'"
+    select = {"evidence_id": "1", "line_no": "0"}
+    select |= {t: f'"{c}"' for t, c in _SQL_TEXT.items()}
+    select |= {t: f'TRY_CAST("{c}" AS DECIMAL(38,10))' for t, c in _SQL_MONEY.items()}
+    select |= {t: f"""strptime("{c}", '%Y-%m-%d %H:%M:%S')::TIMESTAMPTZ"""
+               for t, c in _SQL_TIME.items()}
+    for with_extra in (True, False):
+        cols = select | ({"extra": extra} if with_extra else {})
+        case = forensics.open_case(tmp / f"sql_{with_extra}.duckdb")
+        case.con.execute("SET preserve_insertion_order = false")
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        case.con.execute("BEGIN TRANSACTION")
+        case.con.execute(
+            f"INSERT INTO billing_items ({', '.join(cols)}) SELECT {', '.join(cols.values())} "
+            "FROM read_csv(?, all_varchar = true, header = true, nullstr = ['NULL', ''])",
+            [str(src)])
+        case.con.execute("COMMIT")
+        elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        (n,) = case.con.execute("SELECT count(*) FROM billing_items").fetchone()
+        case.close()
+        print(f"DuckDB SQL ceiling (one INSERT converting in SQL, "
+              f"{'with' if with_extra else 'without'} extra): {n:,} rows in {elapsed:.2f} s "
+              f"= {n / elapsed:,.0f} rows/s; {cpu:.2f} CPU s")
+
+
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n = int(args[0]) if args else 1_000_000
@@ -169,6 +224,7 @@ def main() -> None:
         case.close()
         if "--ceiling" in sys.argv:
             duckdb_ceiling(src, Path(tmp))
+            sql_ceiling(src, Path(tmp))
 
 
 if __name__ == "__main__":
