@@ -17,6 +17,11 @@ at a time (`iter_blocks`) and:
   record by record, so each bad line becomes a reject with its number and reason and the
   good records around it still load. A broken multi-line record rejects only its first
   line; reading starts again on the next line, so one stray quote cannot swallow the file.
+  A record still open at the end of a block that more blocks follow is not judged there:
+  its lines are carried into the next block (`CARRY_LIMIT`). Blocks are joined by quote
+  parity, which a stray quote upsets, so a block can end inside a good multi-line record;
+  judged at the block's end, that record became rejects and fragments, and what a file
+  stored depended on where its blocks happened to end.
 
 Counting: a record spanning several physical lines gives one row, so `lines_read` counts
 CSV records (physical lines minus continuation lines); the loader says so in a note.
@@ -44,6 +49,10 @@ ARROW_BLOCK = 4 << 20  # pyarrow's parallel chunk size within one block
 # copies while it is converted, and the loader keeps a few blocks in flight (prefetch), so
 # 8 MiB blocks take a 1M-row load's peak memory down by a few hundred MB at no cost in time.
 BLOCK_BYTES = 8 << 20
+# The most text a record still open at a block's end may carry into the next block. A good
+# record is far smaller; an open quote with no closing one in sight is a stray quote, and
+# carrying it on would re-read the rest of the file once per block.
+CARRY_LIMIT = 1 << 20
 
 
 class UnusableFile(ValueError):
@@ -134,8 +143,12 @@ def read_records(ctx: LoadContext, null_tokens: tuple[str, ...] = ()) -> tuple[
             block = _damaged_tail(ctx, block)
             if block is None:
                 continue
-            recs, cont = _parse_block(ctx, header, block, cuts, null_tokens)
+            recs, cont, carry = _parse_block(ctx, header, block, cuts, null_tokens,
+                                             more=pending is not None)
             continuation += cont
+            if carry is not None and pending is not None:  # (already counted in lines_read)
+                pending = Block(carry.data + b"\n" + pending.data, carry.first_line,
+                                carry.n_lines + pending.n_lines, pending.damage)
             if recs is not None and recs.frame.height:
                 yield recs
         if continuation:
@@ -161,17 +174,20 @@ def _lines(data: bytes) -> list[bytes]:
 
 
 def _parse_block(ctx: LoadContext, header: list[str], block: Block, cuts: list[bool],
-                 tokens: tuple[str, ...]) -> tuple[Records | None, int]:
-    """(records, continuation lines) for one block; fast path first. Empty fields and
-    `tokens` are nulls in the records."""
+                 tokens: tuple[str, ...], more: bool = False
+                 ) -> tuple[Records | None, int, Block | None]:
+    """(records, continuation lines, lines to carry into the next block) for one block;
+    fast path first. Empty fields and `tokens` are nulls in the records. `more`: another
+    block follows, so a record still open at this one's end is carried, not judged."""
     if block.n_lines == 1 and block.data.strip(b" \t\r") == b"":
         ctx.blank_lines += 1
-        return None, 0
+        return None, 0, None
     fast = _fast(ctx, header, block, cuts, tokens)
     if fast is not None:
-        return fast
-    recs, cont = _careful(ctx, header, block)
-    return (Records(_nulls(recs.frame, header, tokens), recs.raw) if recs else None), cont
+        return (*fast, None)
+    recs, cont, carry = _careful(ctx, header, block, more)
+    return ((Records(_nulls(recs.frame, header, tokens), recs.raw) if recs else None), cont,
+            carry)
 
 
 def _arrow_table(header: list[str], data: bytes, cuts: list[bool],
@@ -305,7 +321,11 @@ class _Feed:
         return self.lines[self.pos - 1]
 
 
-def _careful(ctx: LoadContext, header: list[str], block: Block) -> tuple[Records | None, int]:
+def _careful(ctx: LoadContext, header: list[str], block: Block, more: bool = False
+             ) -> tuple[Records | None, int, Block | None]:
+    """Python's csv reader, record by record; a bad record rejects its first line and
+    reading restarts on the next. With `more`, a record still open at the block's end
+    (at most CARRY_LIMIT bytes of it) is returned as the lines to carry instead."""
     raw_lines = _lines(block.data)
     texts: list[str] = []
     bad_utf8: set[int] = set()
@@ -320,6 +340,7 @@ def _careful(ctx: LoadContext, header: list[str], block: Block) -> tuple[Records
     numbers: list[int] = []
     cont = 0
     first = block.first_line
+    carry: Block | None = None
     restart: int | None = 0
     while restart is not None and restart < len(texts):
         feed = _Feed(texts, restart)
@@ -332,6 +353,10 @@ def _careful(ctx: LoadContext, header: list[str], block: Block) -> tuple[Records
             except StopIteration:
                 break
             except csv.Error as exc:
+                if more and feed.pos == len(texts) and _open_at_end(raw_lines, start):
+                    carry = Block(b"\n".join(raw_lines[start:]), first + start,
+                                  len(raw_lines) - start, None)
+                    break
                 restart = _bad(ctx, first, raw_lines, start, feed.pos, f"not valid CSV: {exc}")
                 break
             end = feed.pos
@@ -360,7 +385,15 @@ def _careful(ctx: LoadContext, header: list[str], block: Block) -> tuple[Records
     def raw(line_no: int) -> bytes:
         return raw_lines[line_no - first]
 
-    return Records(frame, raw), cont
+    return Records(frame, raw), cont, carry
+
+
+def _open_at_end(raw_lines: list[bytes], start: int) -> bool:
+    """Did the record from `start` run to the end of the lines with a quote still open (an
+    odd number of quotes), and is it small enough (CARRY_LIMIT) to be a record?"""
+    tail = raw_lines[start:]
+    size = sum(len(line) + 1 for line in tail)
+    return size <= CARRY_LIMIT and sum(line.count(b'"') for line in tail) % 2 == 1
 
 
 def _bad(ctx: LoadContext, first: int, raw_lines: list[bytes], start: int, end: int,
