@@ -288,8 +288,10 @@ def test_jsonl_null_time_and_unknown_fields(case, tmp_path):
     check(first, {"ts": None, "ts_is_absolute": False, "step": 5,
                   "extra": {"policy_version": "v7"}})
     second = row_at(case, res.evidence_id, 2)
+    # kept as written, though line 1 of its block has an unknown field (which once made
+    # every member of every `extra` in the block text: {"gpu": "3", "tags": '["a","b"]'})
     check(second, {"ts": None, "ts_is_absolute": False,
-                   "extra": {"gpu": "3", "tags": '["a","b"]'}})
+                   "extra": {"gpu": 3, "tags": ["a", "b"], "n": None}})
     third = row_at(case, res.evidence_id, 3)
     assert third["ts"] == datetime(2026, 3, 4, 10, 0, 0, 123456, tzinfo=UTC)
     assert third["output_excerpt"] == "x" * OUTPUT_CAP
@@ -447,10 +449,12 @@ def test_jsonl_whole_block_bulk_read_matches_careful_path(case, tmp_path, monkey
     assert fast[2] == (401, 396, 2, 3) and careful[2] == (402, 396, 2, 4)
 
 
-def test_jsonl_unknown_fields_json_text_is_duckdbs(case, tmp_path, monkeypatch):
-    # `extra` for lines with unknown fields is built as text in polars; it must be the very
-    # text DuckDB's to_json(map_from_entries()) made of the same entries before (escapes,
-    # unicode, key order, JSON values of every type).
+def test_jsonl_unknown_fields_stored_as_the_careful_path_stores_them(case, tmp_path,
+                                                                     monkeypatch):
+    # A line with top-level fields outside the spec stores its `extra` as written plus
+    # those fields as text, byte for byte what the line-by-line path stores, whatever
+    # the lines around it hold (escapes, unicode, every JSON type; a field that is an
+    # integer on one line and a float on the next).
     from forensics.loaders.agent import jsonl
 
     odd = ["plain", 'q"uote', "back\\slash", "tab\tnl\n", "ctl\x0b\x1f\x01\x7f", "ünï✓😀",
@@ -459,34 +463,36 @@ def test_jsonl_unknown_fields_json_text_is_duckdbs(case, tmp_path, monkeypatch):
     for i, text in enumerate(odd * 3):
         fields = {"pod": text, "retries": i, "ratio": i / 3, "flag": i % 2 == 0,
                   "tags": [text, i, None], "meta": {"k": text}, "gone": None}
-        if i % 3 == 0:  # (odd text inside `extra` itself is another matter: polars'
-            fields["extra"] = {"model": f"m{i}", "n": i, "t": 0.7}  # text of it is not JSON)
+        if i % 3 == 0:
+            fields["extra"] = {"model": f"m{i}", "n": i, "t": 0.7, "l": [1, 2.5]}
         if i % 4 == 0:
             fields["key " + text] = "v"
         lines.append(_line(step=i, **fields))
+    lines.append(_line(step=98, retries=2.5, extra={"n": 1}))  # retries: a float here
     lines.append(_line(step=99))  # no unknown field, no extra: NULL
     body = "\n".join(lines) + "\n"
-    res = load_ok(case, tmp_path / "a.jsonl" if (tmp_path / "a.jsonl").write_text(
-        body, encoding="utf-8") else None, rows=len(lines))
-
-    def all_duckdb(wide, keys):
-        columns = [c for c in wide.columns if c != "__i"]
-        made = jsonl._duckdb_json(jsonl._long(wide, columns, keys))
-        return (wide.select("__i").join(made, on="__i", how="left",
-                                        maintain_order="left")["exact"],
-                pl.Series([None] * wide.height, dtype=pl.String))
-
-    monkeypatch.setattr(jsonl, "_wide_json", all_duckdb)
-    (tmp_path / "b.jsonl").write_text(body + "\n", encoding="utf-8")
-    ref = load_ok(case, tmp_path / "b.jsonl", rows=len(lines))
+    (tmp_path / "a.jsonl").write_text(body, encoding="utf-8")
+    res = load_ok(case, tmp_path / "a.jsonl", rows=len(lines))
     get = ("SELECT line_no, extra::VARCHAR AS e FROM agent_actions WHERE evidence_id = ? "
            "ORDER BY line_no")
     fast = case.sql(get, [res.evidence_id]).rows()
-    assert fast == case.sql(get, [ref.evidence_id]).rows()
+    with monkeypatch.context() as m:
+        m.setattr(jsonl, "_read_bulk", lambda data: None)
+        (tmp_path / "b.jsonl").write_text(body + "\n", encoding="utf-8")
+        careful = case.sql(get, [load_ok(case, tmp_path / "b.jsonl",
+                                         rows=len(lines)).evidence_id]).rows()
+    assert fast == careful
     assert fast[-1][1] is None
     first = json.loads(fast[0][1])
-    assert list(first)[:3] == ["pod", "retries", "ratio"] and first["model"] == "m0"
+    assert list(first) == ["model", "n", "t", "l", "pod", "retries", "ratio", "flag", "tags",
+                           "meta", "key plain"]
+    assert first["l"] == [1, 2.5] and first["n"] == 0          # the object as written
+    assert first["retries"] == "0" and first["tags"] == '["plain", 0, null]'  # fields: text
+    assert json.loads(fast[3][1])["retries"] == "3"            # not "3.0" (line 26: 2.5)
     assert json.loads(fast[4][1])["pod"] == "ctl\x0b\x1f\x01\x7f"
+    alone = tmp_path / "c.jsonl"
+    alone.write_text(lines[3] + "\n", encoding="utf-8")
+    assert case.sql(get, [load_ok(case, alone, rows=1).evidence_id]).rows()[0][1] == fast[3][1]
 
 
 @pytest.mark.parametrize("careful", [False, True])

@@ -224,29 +224,32 @@ def _record(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     if extra is not None and not isinstance(extra, dict):
         return None, f"field extra: a JSON {type(extra).__name__}, not an object"
     unknown = {k: v for k, v in obj.items() if k not in KNOWN}
-    clash = _clash(unknown, extra or {})
+    out["extra"], clash = merged_extra(extra or {}, unknown)
     if clash is not None:
-        return None, clash
-    merged = dict(extra or {})
-    # a NULL unknown field is no value (as in the bulk path): it neither joins extra nor
-    # overwrites a member of it
-    merged.update({k: v for k, v in unknown.items() if v is not None})
-    out["extra"] = json.dumps(merged, ensure_ascii=False) if merged else None
+        return None, clash_reason(clash)
     return out, None
 
 
-def _clash(unknown: dict[str, Any], extra: dict[str, Any]) -> str | None:
-    """The reject reason when a top-level field outside the spec is also a member of `extra`.
+def merged_extra(extra: dict[str, Any], unknown: dict[str, Any]
+                 ) -> tuple[str | None, str | None]:
+    """(`extra`'s text, None), or (None, the clashing name): the line's `extra` object as
+    written, then its top-level fields outside the spec added as text (a string as it is,
+    any other value as its JSON text), in line order. NULL if there is nothing.
 
-    The spec adds unknown fields to `extra`; two values under one name leave the merged
-    object with either the writer's field or its `extra` member silently dropped, and
-    nothing in the format says which was meant. So the line is a reject, read from the
-    first such name; a NULL on either side is no value and no clash.
+    A NULL unknown field is no value: it neither joins extra nor overwrites a member. An
+    unknown field that is also a (non-NULL) member of `extra` is a clash: the merged object
+    would silently drop one of the two values, and nothing in the format says which was
+    meant, so the line is a reject, named by the first such field.
     """
+    merged = dict(extra)
     for key, value in unknown.items():
-        if value is not None and extra.get(key) is not None:
-            return clash_reason(key)
-    return None
+        if value is None:
+            continue
+        if extra.get(key) is not None:
+            return None, key
+        merged[key] = value if isinstance(value, str) else json.dumps(value,
+                                                                       ensure_ascii=False)
+    return (json.dumps(merged, ensure_ascii=False) if merged else None), None
 
 
 def clash_reason(key: str) -> str:
@@ -254,151 +257,41 @@ def clash_reason(key: str) -> str:
             "the two values is meant cannot be told")
 
 
-def _as_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """A JSON value decoded by polars back to text: strings as they are, others as JSON."""
-    if dtype == pl.String:
-        return col
-    if isinstance(dtype, pl.Struct):
-        return pl.when(col.is_not_null()).then(col.struct.json_encode())
-    if isinstance(dtype, (pl.List, pl.Array)):
-        # Wrap in a one-field struct to JSON-encode, then strip the wrapper.
-        return pl.when(col.is_not_null()).then(
-            pl.struct(col.alias("v")).struct.json_encode().str.slice(5).str.head(-1))
-    if dtype == pl.Boolean:
-        return pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
-    return col.cast(pl.String)
+def _extra_entries(frame: pl.DataFrame, ok: pl.Series, raw_line: Callable[[int], bytes]
+                   ) -> tuple[pl.Series, pl.Series]:
+    """`extra` per row as JSON text, and per row the name of an unknown field that is also a
+    member of its `extra` (a reject, see `_clash`), else NULL.
 
-
-def _long(frame: pl.DataFrame, columns: list[str], keys: list[str] | None = None
-          ) -> pl.DataFrame:
-    """(__i, key, value) for every non-null cell of `columns` (keyed by `keys`, default the
-    column names), values as text; for the rows whose `extra` DuckDB itself must make."""
-    keys = columns if keys is None else keys
-    return pl.concat([
-        frame.select(pl.col("__i"), pl.lit(k, dtype=pl.String).alias("key"),
-                     _as_text(pl.col(c), frame.schema[c]).alias("value"))
-        .filter(pl.col("value").is_not_null())
-        for c, k in zip(columns, keys, strict=True)
-    ], how="vertical")
-
-
-def _extra_entries(frame: pl.DataFrame, ok: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """`extra`: the line's `extra` object plus its unknown top-level fields, as JSON text;
-    and per row the name of an unknown field that is also a member of `extra` (a reject,
-    see `_clash`), else NULL.
-
-    Rows with neither get NULL (no object), not an empty one. The text is what DuckDB's
-    `to_json(map_from_entries())` makes of the (key, value) entries in this order: unknown
-    fields, then the object's members (see `_wide_json`).
+    A row with no unknown field keeps its `extra` object's text (NULL if it has none). A
+    row holding one is made again from its own line by `merged_extra`, as the careful path
+    makes it: polars types an unknown field per block (a 3 next to a 2.5 became "3.0"),
+    so only the line itself gives a text that does not depend on the lines around it.
+    Unknown fields are the tolerated exception to the format, so their Python cost is
+    paid only where they are.
     """
     n = frame.height
-    none = pl.Series("clash", [None] * n, dtype=pl.String)
+    texts = frame["extra"].cast(pl.String)
+    keep = (texts.str.starts_with("{") & ok).fill_null(False)
+    extra = pl.select(pl.when(keep).then(texts).otherwise(None).alias("e"))["e"]
+    clash = pl.Series("clash", [None] * n, dtype=pl.String)
     unknown = [c for c in frame.columns if c not in KNOWN and c != _LINE and
                not c.startswith("__")]
     if not unknown:
-        # the common case: `extra` is already a JSON object's text; keep it as it is
-        texts = frame["extra"].cast(pl.String)
-        keep = (texts.str.starts_with("{") & ok).fill_null(False)
-        return pl.select(pl.when(keep).then(texts).otherwise(None).alias("e"))["e"], none
-    indexed = frame.with_columns(pl.int_range(0, n, dtype=pl.Int64).alias("__i"))
-    # one text column per entry key, aligned with the rows
-    wide = indexed.select("__i", *[_as_text(pl.col(c), frame.schema[c]).alias(f"__u{j}")
-                                   for j, c in enumerate(unknown)])
-    keys = list(unknown)
-    texts = frame["extra"]
-    if texts.null_count() < n:
-        objects = (texts.str.starts_with("{") & ok).fill_null(False)
-        try:
-            # Decode only the objects (most rows usually have none), keeping their row.
-            decoded = texts.filter(objects).str.json_decode(infer_schema_length=None)
-            if not isinstance(decoded.dtype, pl.Struct):
-                raise TypeError("extra did not decode to objects")
-            parts = decoded.struct.unnest()
-        except Exception:  # values of mixed types polars cannot unify: decode in Python
-            rows = [(i, k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
-                    for i, (t, o) in enumerate(zip(texts.to_list(), objects.to_list(),
-                                                   strict=True)) if t and o
-                    for k, v in json.loads(t).items() if v is not None]
-            long = pl.concat([
-                _long(wide, [f"__u{j}" for j in range(len(unknown))], unknown),
-                pl.DataFrame(rows, schema={"__i": pl.Int64, "key": pl.String,
-                                           "value": pl.String}, orient="row")])
-            return _long_json(indexed.select("__i"), long)
-        if parts.width:
-            members = parts.select(
-                *[_as_text(pl.col(f), parts.schema[f]).alias(f"__x{j}")
-                  for j, f in enumerate(parts.columns)],
-                indexed["__i"].filter(objects))
-            wide = wide.join(members, on="__i", how="left", maintain_order="left")
-            keys += parts.columns
-    return _wide_json(wide, keys)
-
-
-def _long_json(rows: pl.DataFrame, long: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
-    """`_extra_entries` from (__i, key, value) entries: DuckDB's text per row, and the
-    clashing key of rows holding one key twice (those rows get no text)."""
-    twice = (long.group_by("__i", "key", maintain_order=True).len()
-             .filter(pl.col("len") > 1).group_by("__i", maintain_order=True)
-             .agg(pl.col("key").first().alias("clash")))
-    made = _duckdb_json(long.join(twice, on="__i", how="anti"))
-    out = rows.join(made, on="__i", how="left", maintain_order="left").join(
-        twice, on="__i", how="left", maintain_order="left")
-    return out["exact"], out["clash"]
-
-
-def _json_text(col: pl.Expr) -> pl.Expr:
-    """A string as a JSON string literal (quotes and escapes), via polars' encoder."""
-    return pl.struct(col.alias("s")).struct.json_encode().str.slice(5).str.head(-1)
-
-
-def _wide_json(wide: pl.DataFrame, keys: list[str]) -> tuple[pl.Series, pl.Series]:
-    """Each row's non-null text columns (after `__i`, one per key) as a JSON object, and
-    the key a row holds twice (an unknown field and an `extra` member), else NULL.
-
-    Building the text in polars costs a tenth of building MAPs in DuckDB. The two encoders
-    differ only in the case of the hex digits of `\\u00XX` escapes (control characters): the
-    rows where that can occur (a `\\u00` in the text) are made by DuckDB itself, so every
-    text is DuckDB's. A row holding one key twice gets no text: it is a reject (`_clash`).
-    """
-    columns = [c for c in wide.columns if c != "__i"]
-    quoted = pl.select([_json_text(pl.lit(k, dtype=pl.String)).alias(str(i))
-                        for i, k in enumerate(keys)]).row(0)
-    members = [pl.when(pl.col(c).is_not_null()).then(
-        pl.concat_str([pl.lit(q + ":"), _json_text(pl.col(c))]))
-        for c, q in zip(columns, quoted, strict=True)]
-    body = pl.concat_str(members, separator=",", ignore_nulls=True)
-    text = pl.when(body != "").then(pl.concat_str([pl.lit("{"), body, pl.lit("}")]))
-    clash = pl.lit(None, dtype=pl.String)
-    for key in sorted({k for k in keys if keys.count(k) > 1}, reverse=True):
-        both = [c for c, k in zip(columns, keys, strict=True) if k == key]
-        held = pl.sum_horizontal([pl.col(c).is_not_null() for c in both]) > 1
-        clash = pl.when(held).then(pl.lit(key)).otherwise(clash)
-    out = wide.select("__i", text.alias("e"), clash.alias("clash"))
-    out = out.with_columns(pl.when(pl.col("clash").is_null()).then(pl.col("e")).alias("e"))
-    odd = out["e"].str.contains("\\u00", literal=True).fill_null(False)
-    if odd.any():
-        rows = wide.filter(odd)
-        made = _duckdb_json(_long(rows, columns, keys))
-        out = out.join(made, on="__i", how="left", maintain_order="left").select(
-            "__i", pl.coalesce("exact", "e").alias("e"), "clash")
-    return out["e"], out["clash"]
-
-
-def _duckdb_json(long: pl.DataFrame) -> pl.DataFrame:
-    """(__i, exact): DuckDB's `to_json(map_from_entries())` of each row's entries, on a
-    private in-memory connection (the parsing thread must not touch the case's)."""
-    import duckdb
-
-    lists = long.group_by("__i", maintain_order=True).agg(
-        pl.struct("key", "value").alias("e"))
-    con = duckdb.connect()
-    try:
-        con.register("entries", lists.to_arrow())
-        rows = con.execute("SELECT __i, to_json(map_from_entries(e))::VARCHAR FROM entries"
-                           ).fetchall()
-    finally:
-        con.close()
-    return pl.DataFrame(rows, schema={"__i": pl.Int64, "exact": pl.String}, orient="row")
+        return extra, clash
+    held = (pl.any_horizontal(pl.col(c).is_not_null() for c in unknown) & ok).fill_null(False)
+    rows = frame.select(held.alias("h"))["h"].arg_true()
+    if rows.len() == 0:
+        return extra, clash
+    made: list[str | None] = []
+    clashes: list[str | None] = []
+    for line_no in frame[_LINE].gather(rows).to_list():
+        obj = json.loads(raw_line(line_no))
+        text, key = merged_extra(obj.get("extra") or {},
+                                 {k: v for k, v in obj.items() if k not in KNOWN})
+        made.append(text)
+        clashes.append(key)
+    return (extra.scatter(rows, pl.Series(made, dtype=pl.String)),
+            clash.scatter(rows, pl.Series(clashes, dtype=pl.String)))
 
 
 def _convert(ctx: LoadContext, frame: pl.DataFrame, raw_line: Callable[[int], bytes],
@@ -452,7 +345,7 @@ def _convert(ctx: LoadContext, frame: pl.DataFrame, raw_line: Callable[[int], by
         bad = checked.filter(~pl.col("__ok")).select(_LINE, why.alias("why"))
         for line_no, why in bad.iter_rows():
             ctx.reject(line_no, why, raw_line(line_no))
-    extra, clash = _extra_entries(checked, ok)
+    extra, clash = _extra_entries(checked, ok, raw_line)
     clashing = (clash.is_not_null() & ok).fill_null(False)
     if clashing.any():
         for line_no, key in checked.filter(clashing).select(
