@@ -468,6 +468,7 @@ def test_jsonl_unknown_fields_stored_as_the_careful_path_stores_them(case, tmp_p
         if i % 4 == 0:
             fields["key " + text] = "v"
         lines.append(_line(step=i, **fields))
+    lines.append(_line(step=97, extra={}))  # an empty object stays one on both paths
     lines.append(_line(step=98, retries=2.5, extra={"n": 1}))  # retries: a float here
     lines.append(_line(step=99))  # no unknown field, no extra: NULL
     body = "\n".join(lines) + "\n"
@@ -488,7 +489,8 @@ def test_jsonl_unknown_fields_stored_as_the_careful_path_stores_them(case, tmp_p
                            "meta", "key plain"]
     assert first["l"] == [1, 2.5] and first["n"] == 0          # the object as written
     assert first["retries"] == "0" and first["tags"] == '["plain", 0, null]'  # fields: text
-    assert json.loads(fast[3][1])["retries"] == "3"            # not "3.0" (line 26: 2.5)
+    assert json.loads(fast[3][1])["retries"] == "3"            # not "3.0" (line 29: 2.5)
+    assert fast[-3][1] == "{}"
     assert json.loads(fast[4][1])["pod"] == "ctl\x0b\x1f\x01\x7f"
     alone = tmp_path / "c.jsonl"
     alone.write_text(lines[3] + "\n", encoding="utf-8")

@@ -224,32 +224,34 @@ def _record(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     if extra is not None and not isinstance(extra, dict):
         return None, f"field extra: a JSON {type(extra).__name__}, not an object"
     unknown = {k: v for k, v in obj.items() if k not in KNOWN}
-    out["extra"], clash = merged_extra(extra or {}, unknown)
+    out["extra"], clash = merged_extra(extra, unknown)
     if clash is not None:
         return None, clash_reason(clash)
     return out, None
 
 
-def merged_extra(extra: dict[str, Any], unknown: dict[str, Any]
+def merged_extra(extra: dict[str, Any] | None, unknown: dict[str, Any]
                  ) -> tuple[str | None, str | None]:
     """(`extra`'s text, None), or (None, the clashing name): the line's `extra` object as
     written, then its top-level fields outside the spec added as text (a string as it is,
-    any other value as its JSON text), in line order. NULL if there is nothing.
+    any other value as its JSON text), in line order. NULL if the line has no `extra` and
+    nothing to add; `{}` stays `{}`, as in the bulk path.
 
     A NULL unknown field is no value: it neither joins extra nor overwrites a member. An
     unknown field that is also a (non-NULL) member of `extra` is a clash: the merged object
     would silently drop one of the two values, and nothing in the format says which was
     meant, so the line is a reject, named by the first such field.
     """
-    merged = dict(extra)
+    merged = dict(extra or {})
     for key, value in unknown.items():
         if value is None:
             continue
-        if extra.get(key) is not None:
+        if merged.get(key) is not None:
             return None, key
         merged[key] = value if isinstance(value, str) else json.dumps(value,
                                                                        ensure_ascii=False)
-    return (json.dumps(merged, ensure_ascii=False) if merged else None), None
+    return (json.dumps(merged, ensure_ascii=False) if merged or extra is not None
+            else None), None
 
 
 def clash_reason(key: str) -> str:
@@ -286,7 +288,7 @@ def _extra_entries(frame: pl.DataFrame, ok: pl.Series, raw_line: Callable[[int],
     clashes: list[str | None] = []
     for line_no in frame[_LINE].gather(rows).to_list():
         obj = json.loads(raw_line(line_no))
-        text, key = merged_extra(obj.get("extra") or {},
+        text, key = merged_extra(obj.get("extra"),
                                  {k: v for k, v in obj.items() if k not in KNOWN})
         made.append(text)
         clashes.append(key)
