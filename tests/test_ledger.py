@@ -324,6 +324,25 @@ def test_etherscan_api_internal(case, tmp_path):
     other.close()
 
 
+def test_etherscan_wallet_is_the_address_on_every_row_of_the_file(case, tmp_path):
+    # The first rows run between the same two addresses, and a blank line ends the first
+    # run of lines: the wallet (A1) was decided on that run alone, which could not tell
+    # A1 from A2, so its rows were stored with no wallet and no direction.
+    header = ("blockNumber,timeStamp,hash,from,to,value,contractAddress,input,type,gas,"
+              "gasUsed,traceId,isError,errCode")
+    row = "5,1705000000,{h},{src},{dst},250000000000000000,,,call,0,0,0_1,0,"
+    lines = [header, row.format(h=H, src=A2, dst=A1), row.format(h=H, src=A1, dst=A2), "",
+             row.format(h=H, src=A3, dst=A1.lower()), row.format(h=H, src=A1, dst=A3)]
+    path = tmp_path / "internal-api.csv"
+    path.write_text("\n".join(lines) + "\n")
+    res = load_ok(case, path, rows=4)
+    stored = case.sql("SELECT line_no, direction, wallet FROM ledger_transfers "
+                      "WHERE evidence_id = ? ORDER BY line_no", [res.evidence_id]).rows()
+    assert stored == [(2, "in", A1), (3, "out", A1), (5, "in", A1), (6, "out", A1)]
+    notes = ev_row(case, res.evidence_id)["notes"]
+    assert not any("no single address" in n for n in notes)
+
+
 def test_etherscan_bad_input_lands_in_rejects(case, tmp_path):
     src = corpus_file("blockchain", "etherscan_txlist_0x003dc.csv").read_text().splitlines()
     header, good, good2 = src[0], src[1], src[2]

@@ -81,6 +81,7 @@ class ZeekTsv:
                         header = self._apply_header(ctx, header, run.data)
                     continue
                 yield from self._typed_run(ctx, header, run)
+        _masked_notes(ctx)
 
     @staticmethod
     def _apply_header(ctx: LoadContext, header: ZeekHeader | None, line: bytes) -> ZeekHeader:
@@ -277,13 +278,22 @@ def _convert_careful(
     return pl.concat([kept, fixed.select(kept.columns).cast(kept.schema)]).sort(LINE)
 
 
+_MASKED = "masked:"  # ctx.tally key prefix: masked times per field, noted once per file
+
+
 def _note_masked_times(ctx: LoadContext, header: ZeekHeader, raw: pl.DataFrame) -> None:
+    """Count masked times per field; `_masked_notes` writes the file's totals at its end
+    (a note per block gave one note per block, each with that block's count)."""
     for field, ztype in zip(header.fields, header.types, strict=True):
         if zt.split_container(ztype)[1] != "time":
             continue
         masked = raw.select(pl.col(field).str.starts_with("X").sum()).item()
         if masked:
-            ctx.note(
-                f"{masked} values of {field} are masked (XXXXXXXXXX.XXXXXX, as in Zeek test "
-                "baselines) and stored as NULL"
-            )
+            ctx.tally[_MASKED + field] += masked
+
+
+def _masked_notes(ctx: LoadContext) -> None:
+    for key, masked in ctx.tally.items():
+        if key.startswith(_MASKED):
+            ctx.note(f"{masked} values of {key[len(_MASKED):]} are masked (XXXXXXXXXX.XXXXXX, "
+                     "as in Zeek test baselines) and stored as NULL")

@@ -179,6 +179,41 @@ def pivot_store(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
     """
     if frame.height == 0:
         return 0
+    df, series, mcodes = _screen(ctx, frame, series, raw_of, stats)
+    stats.nan += int(df.select(pl.col("value").is_nan().sum()).item() or 0)
+    written = 0
+    for kind, metrics, targets in (("gpu", SAMPLE_METRICS, SAMPLE_TARGETS),
+                                   ("proc", PROCESS_METRICS, PROCESS_TARGETS)):
+        part = df.filter(pl.col("kind") == kind)
+        if part.height == 0:
+            continue
+        out = _pivot(ctx, part, series, list(mcodes), metrics, targets, stats)
+        if kind == "gpu":
+            c.insert_samples(ctx, out)
+        else:
+            c.insert_processes(ctx, out)
+        written += out.height
+    return written
+
+
+def screen(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
+           raw_of: Callable[[pl.DataFrame], list[str]], stats: PivotStats) -> pl.DataFrame:
+    """`pivot_store`'s rejects and counts alone, for a loader that pivots later: the samples
+    that will pivot, with `frame`'s columns. A file read in blocks pivots all its blocks'
+    samples at once, since one (time, GPU) row may have samples on both sides of a block's
+    end (pivoted per block, it was two rows, and what a file stored depended on where its
+    blocks ended)."""
+    if frame.height == 0:
+        return frame
+    df, _, _ = _screen(ctx, frame, series, raw_of, stats)
+    return df.select(frame.columns)
+
+
+def _screen(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
+            raw_of: Callable[[pl.DataFrame], list[str]], stats: PivotStats
+            ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """(samples joined to their series, with codes and values; the series, with codes; the
+    metric codes): rows that cannot pivot rejected, samples about the exporter counted."""
     key_codes = {k: i for i, k in enumerate(dict.fromkeys(series["key"].to_list()))}
     series = series.with_columns(
         pl.col("key").replace_strict(key_codes, return_dtype=pl.Int32).alias("__kid"))
@@ -223,20 +258,7 @@ def pivot_store(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
         for name, n in selfm["metric"].value_counts().iter_rows():
             stats.self_metrics[name] += n
         df = df.filter(pl.col("kind") != "none")
-    stats.nan += int(df.select(pl.col("value").is_nan().sum()).item() or 0)
-    written = 0
-    for kind, metrics, targets in (("gpu", SAMPLE_METRICS, SAMPLE_TARGETS),
-                                   ("proc", PROCESS_METRICS, PROCESS_TARGETS)):
-        part = df.filter(pl.col("kind") == kind)
-        if part.height == 0:
-            continue
-        out = _pivot(ctx, part, series, list(mcodes), metrics, targets, stats)
-        if kind == "gpu":
-            c.insert_samples(ctx, out)
-        else:
-            c.insert_processes(ctx, out)
-        written += out.height
-    return written
+    return df, series, mcodes
 
 
 def _values(vtext: pl.Series) -> pl.Series:

@@ -95,6 +95,8 @@ class PrometheusText:
         c.check_tz(ctx.options.tz)
         stats = pp.PivotStats()
         registry: dict[str, pp.Series] = {}
+        sid_of: dict[str, int] = {}  # label set -> a small integer, to keep per sample
+        screened: list[pl.DataFrame] = []  # every block's samples, pivoted once at the end
         last_scrape: datetime | None = None
         fallback: list[datetime | None] = [None]
         units = 0
@@ -160,8 +162,9 @@ class PrometheusText:
             units += bad.height
             samples = samples.filter(pl.col("metric").is_not_null()).with_columns(
                 pl.col("labels").fill_null("{}"))
-            for lab in samples["labels"].unique().to_list():
+            for lab in samples["labels"].unique(maintain_order=True).to_list():
                 if lab not in registry:
+                    sid_of[lab] = len(sid_of)
                     parsed = parse_labels(lab)
                     registry[lab] = (pp.describe(parsed, ctx.options.host, stats)
                                      if parsed is not None else
@@ -183,17 +186,28 @@ class PrometheusText:
             if samples.filter(pl.col("ts").is_null()).height:
                 samples = samples.with_columns(pl.col("ts").fill_null(
                     pl.lit(default_ts()).cast(c.UTC_US)))
-            frame_in = samples.select(pl.col(c.LINE).alias("unit"), "ts",
-                                      pl.col("labels").alias("sid"), "metric", "vtext", "text")
+            if samples.height == 0:
+                continue
+            frame_in = samples.select(
+                pl.col(c.LINE).alias("unit"), "ts",
+                pl.col("labels").replace_strict(sid_of, return_dtype=pl.Int64).alias("sid"),
+                "metric", "vtext", "text")
             before_rej, before_head = ctx.rows_rejected, ctx.header_lines
-            written = pp.pivot_store(
-                ctx, frame_in, pp.series_frame({k: s for k, s in registry.items()
-                                                if s.kind != "bad"}),
-                lambda f: f["text"].to_list(), stats)
-            units += written + (ctx.rows_rejected - before_rej) + (ctx.header_lines
-                                                                   - before_head)
+            good = pp.screen(ctx, frame_in, self._series(registry, sid_of),
+                             lambda f: f["text"].to_list(), stats)
+            units += (ctx.rows_rejected - before_rej) + (ctx.header_lines - before_head)
+            screened.append(good.drop("text"))
+        if screened:
+            samples = pl.concat(screened)
+            # (screening rejected every sample that cannot pivot: no raw text is asked for)
+            units += pp.pivot_store(ctx, samples, self._series(registry, sid_of),
+                                    lambda f: [""] * f.height, stats)
         ctx.lines_read += units
         pp.note_stats(ctx, stats, "Prometheus text")
+
+    @staticmethod
+    def _series(registry: dict[str, pp.Series], sid_of: dict[str, int]) -> pl.DataFrame:
+        return pp.series_frame({sid_of[k]: s for k, s in registry.items() if s.kind != "bad"})
 
 
 class PrometheusRangeJson:

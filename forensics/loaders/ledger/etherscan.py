@@ -124,15 +124,16 @@ class _EtherscanCsv:
             ctx.note("API field names: amounts are base units (wei, token units) shifted "
                      "exactly by 18 places or the row's tokenDecimal")
 
+        if state["wallet"] is None:
+            state["wallet"] = _find_wallet(ctx, fields)
+            if state["wallet"]:
+                ctx.note(f"wallet {state['wallet']} is the address on every row of the "
+                         "export; direction is relative to it")
+            else:
+                ctx.note("no single address is on every row: wallet and direction left "
+                         "NULL (set the load option extra 'wallet' to say whose it is)")
+
         def handle(frame: pl.DataFrame, raw_line: Callable[[int], bytes]) -> None:
-            if state["wallet"] is None:
-                state["wallet"] = _find_wallet(frame, fields)
-                if state["wallet"]:
-                    ctx.note(f"wallet {state['wallet']} is the address on every row of the "
-                             "export; direction is relative to it")
-                else:
-                    ctx.note("no single address is on every row: wallet and direction left "
-                             "NULL (set the load option extra 'wallet' to say whose it is)")
             if self.kind == "internal":
                 frame = _internal_extra_field(ctx, frame, fields)
             build = _api_rows if api else _site_rows
@@ -167,25 +168,38 @@ def _internal_extra_field(ctx: LoadContext, frame: pl.DataFrame, fields: list[st
     )
 
 
-def _find_wallet(frame: pl.DataFrame, fields: list[str]) -> str | None:
-    """The one address on every row (as sender or recipient), as written; None when no
-    address is, or when two are (a one-row export, or two wallets trading only with each
-    other): then the export does not say whose it is."""
+def _find_wallet(ctx: LoadContext, fields: list[str]) -> str | None:
+    """The one address on every row of the file (as sender or recipient), as first written;
+    None when no address is, or when two are (a one-row export, or two wallets trading only
+    with each other): then the export does not say whose it is.
+
+    A property of the whole file, so the file is read for it before the load (on a forked
+    context, whose counts and rejects are dropped: the load makes its own). Decided on the
+    first block, it depended on where blocks ended: a first block whose rows all ran
+    between the same two addresses left the wallet unknown for the whole file.
+    """
     src = _pick(fields, "From", "from")
     dst = _pick(fields, "To", "TxTo", "to")
-    if not src or not dst or frame.height == 0:
+    if not src or not dst:
         return None
-    s, d = frame[src].str.to_lowercase(), frame[dst].str.to_lowercase()
-    both = pl.concat([s, d])
-    top = both.filter(both != "").value_counts(sort=True).head(2)
-    on_every = [c for c in top[top.columns[0]].to_list() if ((s == c) | (d == c)).all()]
-    if len(on_every) != 1:
+    common: set[str] | None = None
+    written: dict[str, str] = {}
+
+    def collect(frame: pl.DataFrame, raw_line: Callable[[int], bytes]) -> None:
+        nonlocal common
+        s, d = frame[src].str.to_lowercase(), frame[dst].str.to_lowercase()
+        # an address on every row is on the first one: at most its two are candidates
+        here = {c for c in (s[0], d[0]) if c and ((s == c) | (d == c)).all()}
+        common = here if common is None else common & here
+        for c in here:
+            if c not in written:
+                sent = frame.filter(s == c)[src]
+                written[c] = str(sent[0] if sent.len() else frame.filter(d == c)[dst][0])
+
+    read_csv_rows(ctx.fork(), fields, collect)
+    if common is None or len(common) != 1:
         return None
-    candidate = on_every[0]
-    written = frame.filter(s == candidate)[src]
-    if written.len() == 0:
-        written = frame.filter(d == candidate)[dst]
-    return str(written[0])
+    return written[next(iter(common))]
 
 
 def _ungroup(e: pl.Expr) -> pl.Expr:
