@@ -368,3 +368,16 @@ def test_netfilter_extra_escapes_on_shape_lines(tmp_path):
     assert [by_line[21 + k]["ttl"] for k in range(5)] == odd["ttl"]
     assert by_line[1] == {"tag": "kernel", "uptime": "0.000000", "ttl": "52", "ip_id": "0",
                           "mac": "de:1c:88:64:10:19:5e:e1:a4:3b:cf:f0:08:00", "tos": "0x00"}
+
+
+def test_escape_free_text_is_written_as_json_object_writes_it():
+    """What EXTRA_SAFE rows get (the concat_str object, no search) equals json_object for
+    any value free of quotes, backslashes and control characters, `:null` included."""
+    values = [":null", "a:null", ":nullx", "null", "x:null,", "é", "\x7f", "", "}{"]
+    frame = pl.DataFrame({"__x_a": values, "__x_b": ["1"] * len(values)})
+    keys = {"__x_a": "a", "__x_b": "b"}
+    got = frame.select(common._flat_object(frame, ["__x_a", "__x_b"], keys)).to_series()
+    want = frame.select(json_object(["__x_a", "__x_b"], keys)).to_series()
+    assert got.to_list() == want.to_list()
+    flagged = frame.with_columns(pl.lit(True).alias(common.EXTRA_SAFE))
+    assert common.build_extra(flagged).to_list() == want.to_list()
