@@ -602,6 +602,82 @@ def test_jsonl_lines_polars_would_alter_are_rejected(case, tmp_path, monkeypatch
     assert row_at(case, res.evidence_id, 8)["command"] == "😀"
 
 
+_NUMBERS = ["1.0", "-0.0", "0.0", "1e-7", "1E5", "2.5e+3", "0.00009", "0.0001", "0.00012",
+            "1e16", "1.5e16", "12345678901234567.5", "1e15", "2.5", "0.1", "-3.25",
+            "0.30000000000000004", "123456789012345678901234", "3", "-0", "100", "[1.0, 2]",
+            '{"x": 2.0, "y": [0.5, -1E-9]}', '"a string: 1.0, not a number"']
+
+
+def _random_numbers(n: int) -> list[str]:
+    """Floats of every magnitude a log holds, written the ways writers write them."""
+    import random
+
+    rng = random.Random(7)
+    out = []
+    for _ in range(n):
+        value = rng.uniform(1, 10) * 10.0 ** rng.randint(-12, 20) * rng.choice([1, -1])
+        form = rng.choice(["{!r}", "{:.3f}", "{:.6g}", "{:e}", "{:.0f}.0", "{:.17g}"])
+        out.append(form.format(value))
+    return out
+
+
+@pytest.mark.parametrize("careful", [False, True])
+def test_jsonl_extra_numbers_keep_their_values_whichever_path_a_line_takes(
+        case, tmp_path, monkeypatch, careful):
+    # Bulk (polars) and careful (Python) paths spell some numbers differently (1.0 or 1,
+    # 1e-07 or 0.0000001, 1.5e+20 or 150000000000000000000: docs/agent_jsonl.md), but
+    # neither may change a value: every number reads back as the same 64-bit double (not
+    # a digit of a 17-digit one lost, at any magnitude), and an integer beyond 64 bits
+    # keeps every digit.
+    from forensics.loaders.agent import jsonl
+
+    if careful:
+        monkeypatch.setattr(jsonl, "_read_bulk", lambda data: None)
+    else:
+        monkeypatch.setattr(jsonl, "_read_careful", None)
+    numbers = _NUMBERS + _random_numbers(3000)
+    head = _line(step=0)[:-1]
+    key = {"[": "l", "{": "o", '"': "s"}  # one JSON type per member: polars' sample read
+    lines = [head + ',"extra":{"' + key.get(v[0], "v") + '":' + v + ',"k":"x"}}'
+             for v in numbers]
+    path = tmp_path / "numbers.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = load_ok(case, path, rows=len(lines))
+    texts = case.sql("SELECT extra::VARCHAR FROM agent_actions WHERE evidence_id = ? "
+                     "ORDER BY line_no", [res.evidence_id]).rows()
+    def doubles(text: str) -> object:
+        return json.loads(text, parse_int=float)
+
+    wrong = [(n, t) for n, (t,), line in zip(numbers, texts, lines, strict=True)
+             if doubles(t) != doubles(line)["extra"]]
+    assert wrong == []
+    big = texts[numbers.index("123456789012345678901234")][0]
+    assert big == '{"v": 123456789012345678901234, "k": "x"}'
+    spelled = texts[numbers.index("1.0")][0]
+    assert spelled == ('{"v": 1.0, "k": "x"}' if careful else '{"v": 1, "k": "x"}')
+
+
+def test_jsonl_nan_infinity_and_numbers_beyond_a_double_are_rejects(case, tmp_path):
+    # Python's reader takes NaN and Infinity (not JSON) and reads 1e400 as an infinity,
+    # which json.dumps writes back as Infinity: stored, that is text no strict JSON reader
+    # takes. Each such line is a reject with its reason; the lines around it load.
+    head = _line(step=0)[:-1]
+    lines = [_line(step=1, extra={"v": 1.0}), head + ',"extra":{"v":NaN}}',
+             head + ',"extra":{"v":[1,-Infinity]}}', head + ',"extra":{"v":1e400}}',
+             head + ',"output":"x","step":2e999}', _line(step=2, extra={"v": 0.5})]
+    path = tmp_path / "nan.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = load_ok(case, path, rows=2, rejects=4)
+    assert rejects_of(case, res.evidence_id) == {
+        2: "not valid JSON: NaN is not a JSON value (RFC 8259 has no NaN or Infinity)",
+        3: "not valid JSON: -Infinity is not a JSON value (RFC 8259 has no NaN or Infinity)",
+        4: "not valid JSON: number 1e400 is beyond the range of a 64-bit float",
+        5: "not valid JSON: number 2e999 is beyond the range of a 64-bit float"}
+    stored = case.sql("SELECT extra::VARCHAR FROM agent_actions WHERE evidence_id = ? "
+                      "ORDER BY line_no", [res.evidence_id]).rows()
+    assert stored == [('{"v": 1.0}',), ('{"v": 0.5}',)]
+
+
 def test_jsonl_string_extra_in_a_block_without_any_escape_is_a_reject(case, tmp_path):
     """With no backslash in a block the exactness checks are skipped, except the one a
     string `extra` needs: `"{}"` and `"{oops"` read like objects without any escape."""

@@ -172,6 +172,26 @@ def test_json_lone_surrogate_escape_is_a_reject_and_pairs_load(tmp_path):
     assert uids == [(1, "C1"), (3, "C3\U0001F600")]
 
 
+def test_json_nan_infinity_and_overflowing_numbers_are_rejects(tmp_path):
+    """Python's reader takes NaN/Infinity (not JSON) and reads 1e400 as an infinity; the
+    bulk reader refuses the block, and the careful path must not store what it cannot
+    (a duration of inf, Infinity text): each such line is a reject with its reason."""
+    good = {"ts": 1772611200.0, "uid": "C1", "id.orig_h": "10.0.0.1", "duration": 1.5}
+    lines = [json.dumps(good),
+             '{"ts": 1772611201.0, "uid": "C2", "id.orig_h": "10.0.0.1", "duration": NaN}',
+             '{"ts": 1772611202.0, "uid": "C3", "id.orig_h": "10.0.0.1", "duration": 1e400}',
+             '{"ts": Infinity, "uid": "C4", "id.orig_h": "10.0.0.1"}',
+             json.dumps(dict(good, uid="C5"))]
+    case, res = load_text(tmp_path, "conn.json", "\n".join(lines) + "\n")
+    assert (res.rows, res.rejects) == (2, 3)
+    rejects = {r["line_no"]: r["reason"] for r in case.rejects().to_dicts()}
+    assert rejects == {
+        2: "not valid JSON: NaN is not a JSON value (RFC 8259 has no NaN or Infinity)",
+        3: "not valid JSON: number 1e400 is beyond the range of a 64-bit float",
+        4: "not valid JSON: Infinity is not a JSON value (RFC 8259 has no NaN or Infinity)"}
+    assert case.sql("SELECT uid FROM zeek_conn ORDER BY line_no").rows() == [("C1",), ("C5",)]
+
+
 def test_json_streaming_paths_split_into_tables(tmp_path):
     lines = [
         {"_path": "conn", "_write_ts": "2026-03-04T08:00:00.000000Z",

@@ -5,11 +5,15 @@ reject with its line number and reason, and the good lines go on.
 - `damaged_tail`: the partial last line of a damaged gzip stream is one reject;
 - `count_blank`, `checked_lines`: blank lines counted, over-long ones rejected;
 - `json_object_lines`: JSON-lines records, each line an object or a reject (not UTF-8,
-  not JSON, not an object, a lone UTF-16 surrogate).
+  not JSON, not an object, a lone UTF-16 surrogate);
+- `strict_json`: `json.loads` that takes only JSON (no NaN or Infinity, no number that
+  turns into an infinity).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -62,13 +66,14 @@ def json_object_lines(ctx: LoadContext, run: Run
                       ) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
     """(line_no, line, object) for each line that is a JSON object; every other line is a
     reject with its reason (not UTF-8, not JSON, a JSON array or scalar)."""
-    import json
-
     for line_no, line in checked_lines(ctx, run):
         try:
-            obj = json.loads(line)
+            obj = strict_json(line)
         except UnicodeDecodeError as exc:
             ctx.reject(line_no, f"not valid UTF-8 at byte {exc.start}", line)
+            continue
+        except NotJSON as exc:
+            ctx.reject(line_no, f"not valid JSON: {exc}", line)
             continue
         except ValueError as exc:
             ctx.reject(line_no, f"not valid JSON (truncated or damaged line?): {exc}", line)
@@ -81,6 +86,34 @@ def json_object_lines(ctx: LoadContext, run: Run
             ctx.reject(line_no, f"field {bad}: {LONE_SURROGATE}", line)
             continue
         yield line_no, line, obj
+
+
+def strict_json(text: str | bytes) -> Any:
+    """`json.loads`, refusing (ValueError) what is not JSON or cannot be stored as JSON.
+
+    Python's reader also takes `NaN`, `Infinity` and `-Infinity`, which are not JSON
+    (RFC 8259; polars' reader refuses them), and reads a number beyond a 64-bit float's
+    range (`1e400`) as an infinity; `json.dumps` writes both back as `NaN`/`Infinity`,
+    so a careful-path line would be stored as text no JSON reader downstream (jq, a
+    strict parser) accepts, while the same line could never load through the bulk path.
+    Such a line is a reject with the reason instead (`NotJSON`, a ValueError).
+    """
+    return json.loads(text, parse_constant=_not_json, parse_float=_finite_float)
+
+
+class NotJSON(ValueError):
+    """A value Python's JSON reader takes but JSON has not (see `strict_json`)."""
+
+
+def _not_json(token: str) -> Any:
+    raise NotJSON(f"{token} is not a JSON value (RFC 8259 has no NaN or Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise NotJSON(f"number {text[:40]} is beyond the range of a 64-bit float")
+    return value
 
 
 # A lone UTF-16 surrogate escape decodes to no character: polars' reader turns it into
