@@ -622,13 +622,16 @@ def _random_numbers(n: int) -> list[str]:
 
 
 @pytest.mark.parametrize("careful", [False, True])
-def test_jsonl_extra_numbers_keep_their_values_whichever_path_a_line_takes(
+def test_jsonl_extra_numbers_read_the_same_whichever_path_a_line_takes(
         case, tmp_path, monkeypatch, careful):
-    # Bulk (polars) and careful (Python) paths spell some numbers differently (1.0 or 1,
-    # 1e-07 or 0.0000001, 1.5e+20 or 150000000000000000000: docs/agent_jsonl.md), but
-    # neither may change a value: every number reads back as the same 64-bit double (not
-    # a digit of a 17-digit one lost, at any magnitude), and an integer beyond 64 bits
-    # keeps every digit.
+    # polars spells 1.0 as 1, 1e-7 as 0.0000001 and 1.5e20 in full; Python's json.dumps
+    # (the careful path) as 1.0, 1e-07, 1.5e+20. Which path a line takes depends on its
+    # neighbours (one NaN sends its run the careful way), so both must give one text:
+    # polars' spelling, or Python's where the object holds an escape (docs/agent_jsonl.md).
+    # And neither may change a value: every number reads back as the same double, an
+    # integer of 24 digits keeps every digit.
+    import io
+
     from forensics.loaders.agent import jsonl
 
     if careful:
@@ -640,21 +643,54 @@ def test_jsonl_extra_numbers_keep_their_values_whichever_path_a_line_takes(
     key = {"[": "l", "{": "o", '"': "s"}  # one JSON type per member: polars' sample read
     lines = [head + ',"extra":{"' + key.get(v[0], "v") + '":' + v + ',"k":"x"}}'
              for v in numbers]
+    lines += [head + ',"extra":{"v":' + v + ',"p":"back\\\\slash"}}' for v in _NUMBERS[:12]]
     path = tmp_path / "numbers.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     res = load_ok(case, path, rows=len(lines))
-    texts = case.sql("SELECT extra::VARCHAR FROM agent_actions WHERE evidence_id = ? "
-                     "ORDER BY line_no", [res.evidence_id]).rows()
+    texts = [t for (t,) in case.sql("SELECT extra::VARCHAR FROM agent_actions "
+                                    "WHERE evidence_id = ? ORDER BY line_no",
+                                    [res.evidence_id]).rows()]
+
+    def expected(line: str) -> str:
+        python = json.dumps(json.loads(line)["extra"], ensure_ascii=False)
+        if "\\" in python:
+            return python
+        return pl.read_ndjson(io.BytesIO(line.encode()),
+                              schema={"extra": pl.String()})["extra"][0]
+
     def doubles(text: str) -> object:
         return json.loads(text, parse_int=float)
 
-    wrong = [(n, t) for n, (t,), line in zip(numbers, texts, lines, strict=True)
-             if doubles(t) != doubles(line)["extra"]]
-    assert wrong == []
-    big = texts[numbers.index("123456789012345678901234")][0]
-    assert big == '{"v": 123456789012345678901234, "k": "x"}'
-    spelled = texts[numbers.index("1.0")][0]
-    assert spelled == ('{"v": 1.0, "k": "x"}' if careful else '{"v": 1, "k": "x"}')
+    assert [(n, t) for n, t, line in zip(numbers, texts, lines) if t != expected(line)] == []
+    assert [(n, t) for n, t, line in zip(numbers, texts, lines)
+            if doubles(t) != doubles(line)["extra"]] == []
+    assert texts[numbers.index("1.0")] == '{"v": 1, "k": "x"}'
+    assert texts[numbers.index("123456789012345678901234")] == (
+        '{"v": 123456789012345678901234, "k": "x"}')
+    assert texts[len(numbers)] == '{"v": 1.0, "p": "back\\\\slash"}'  # an escape: Python
+
+
+@pytest.mark.parametrize("careful", [False, True])
+def test_jsonl_number_in_a_text_field_is_stored_as_one_text_by_either_path(
+        case, tmp_path, monkeypatch, careful):
+    # A text field holding a JSON number or boolean is stored as its text (docs), the
+    # same text whichever path read the line: the bulk read's spelling.
+    from forensics.loaders.agent import jsonl
+
+    if careful:
+        monkeypatch.setattr(jsonl, "_read_bulk", lambda data: None)
+    else:
+        monkeypatch.setattr(jsonl, "_read_careful", None)
+    hosts = ["17", "1.0", "1e-7", "-0.0", "2.5", "true", "123456789012345678901234"]
+    stored = []
+    for i, host in enumerate(hosts):  # a file each: polars' sample read wants one type
+        path = tmp_path / f"host{i}.jsonl"
+        path.write_text(_line(step=i)[:-1] + ',"host":' + host + "}\n", encoding="utf-8")
+        res = load_ok(case, path, rows=1)
+        stored += case.sql("SELECT host FROM agent_actions WHERE evidence_id = ?",
+                           [res.evidence_id]).rows()
+    assert [h for (h,) in stored] == ["17", "1", "0.0000001", "-0", "2.5", "true",
+                      "123456789012345678901234"]
 
 
 def test_jsonl_nan_infinity_and_numbers_beyond_a_double_are_rejects(case, tmp_path):
@@ -675,7 +711,7 @@ def test_jsonl_nan_infinity_and_numbers_beyond_a_double_are_rejects(case, tmp_pa
         5: "not valid JSON: number 2e999 is beyond the range of a 64-bit float"}
     stored = case.sql("SELECT extra::VARCHAR FROM agent_actions WHERE evidence_id = ? "
                       "ORDER BY line_no", [res.evidence_id]).rows()
-    assert stored == [('{"v": 1.0}',), ('{"v": 0.5}',)]
+    assert stored == [('{"v": 1}',), ('{"v": 0.5}',)]  # read carefully, spelled as in bulk
 
 
 def test_jsonl_string_extra_in_a_block_without_any_escape_is_a_reject(case, tmp_path):

@@ -201,8 +201,38 @@ def _read_careful(ctx: LoadContext, run: Run) -> pl.DataFrame:
             continue
         record[_LINE] = line_no
         records.append(record)
+    # what Python wrote as JSON text (extra; a number or boolean in a text field), as the
+    # bulk read writes it
+    spots = [(r, name) for r in records for name in ("extra", *r.pop(_AS_JSON, ()))]
+    for (record, name), text in zip(spots, bulk_spelled([r[n] for r, n in spots]), strict=True):
+        record[name] = text
     schema = {**KNOWN, _LINE: pl.Int64()}
     return pl.DataFrame(records, schema=schema) if records else pl.DataFrame(schema=schema)
+
+
+_AS_JSON = "__as_json"  # a careful record's text fields that hold a number or boolean
+
+
+def bulk_spelled(texts: list[str | None]) -> list[str | None]:
+    """JSON texts made in Python (`extra` from `merged_extra`, a number in a text field),
+    spelled as the bulk read spells the same value, so a line stores one text whichever
+    path it takes (and which path that is depends on the lines around it).
+
+    polars writes some numbers otherwise than `json.dumps`: `1.0` as `1`, `1e-7` as
+    `0.0000001`, `1.5e20` in full. Reading the Python text back through the same reader,
+    as text, gives polars' spelling of the same values. A text holding a backslash (an escape) is
+    kept: polars' rendering of such an object is not JSON (see `exact`), and the bulk
+    path remakes those lines in Python too.
+    """
+    at = [i for i, text in enumerate(texts) if text is not None and "\\" not in text]
+    if not at:
+        return texts
+    doc = "\n".join('{"extra":' + texts[i] + "}" for i in at).encode()  # type: ignore[operator]
+    spelled = pl.read_ndjson(doc, schema={"extra": pl.String()})["extra"].to_list()
+    out = list(texts)
+    for i, text in zip(at, spelled, strict=True):
+        out[i] = text
+    return out
 
 
 def _record(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -212,7 +242,11 @@ def _record(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         value = obj.get(name)
         if isinstance(value, (dict, list)):
             return None, f"field {name}: a JSON {type(value).__name__}, not a string"
-        out[name] = value if value is None or isinstance(value, str) else json.dumps(value)
+        if value is None or isinstance(value, str):
+            out[name] = value
+        else:  # as its JSON text, spelled as the bulk read spells it (`bulk_spelled`)
+            out[name] = json.dumps(value)
+            out.setdefault(_AS_JSON, []).append(name)
     for name in INT_FIELDS:
         value = obj.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -292,7 +326,7 @@ def _extra_entries(frame: pl.DataFrame, ok: pl.Series, raw_line: Callable[[int],
                                  {k: v for k, v in obj.items() if k not in KNOWN})
         made.append(text)
         clashes.append(key)
-    return (extra.scatter(rows, pl.Series(made, dtype=pl.String)),
+    return (extra.scatter(rows, pl.Series(bulk_spelled(made), dtype=pl.String)),
             clash.scatter(rows, pl.Series(clashes, dtype=pl.String)))
 
 
