@@ -529,6 +529,17 @@ def test_jsonl_unknown_field_also_in_extra_is_a_reject(case, tmp_path, monkeypat
     assert stored[3]["pod"] == "d" and stored[4]["pod"] == "e"
 
 
+def _one_path(monkeypatch, careful: bool) -> None:
+    """Every run of a load takes one path: the careful one (no bulk read), or the bulk
+    one (a careful read would fail the load, so a test cannot pass through it unseen)."""
+    from forensics.loaders.agent import jsonl
+
+    if careful:
+        monkeypatch.setattr(jsonl, "_read_bulk", lambda data: None)
+    else:
+        monkeypatch.setattr(jsonl, "_read_careful", None)
+
+
 _ODD_EXTRA = ['{"p":"back\\\\slash","q":"q\\"uote","t":"tab\\there","n":"new\\nline"}',
               '{"z":"nul\\u0000","c":"\\u001f\\u007f","k\\"ey":"v","e":"\\ud83d\\ude00 😀"}',
               '{"l":["a\\\\b",{"\\\\":"\\"\\\\\\""}],"s":"\\\\n is not a newline","f":1.5}',
@@ -540,12 +551,7 @@ def test_jsonl_extra_with_escapes_stored_exactly(case, tmp_path, monkeypatch, ca
     # polars' text of an `extra` object leaves backslashes, control characters and quotes in
     # keys unescaped: the file once failed whole (or, worse, a value changed meaning). Every
     # such object is stored as valid JSON holding exactly the values the agent wrote.
-    from forensics.loaders.agent import jsonl
-
-    if careful:
-        monkeypatch.setattr(jsonl, "_read_bulk", lambda data: None)
-    else:  # the bulk path itself gets them right
-        monkeypatch.setattr(jsonl, "_read_careful", None)
+    _one_path(monkeypatch, careful)  # (with careful False, the bulk path itself gets them right)
     head = _line(step=0)[:-1]
     lines = [head + ',"extra":' + odd + "}" for odd in _ODD_EXTRA]
     lines.append(_line(step=1, extra={"model": "m", "n": 2}))              # plain: as before
@@ -632,12 +638,7 @@ def test_jsonl_extra_numbers_read_the_same_whichever_path_a_line_takes(
     # integer of 24 digits keeps every digit.
     import io
 
-    from forensics.loaders.agent import jsonl
-
-    if careful:
-        monkeypatch.setattr(jsonl, "_read_bulk", lambda data: None)
-    else:
-        monkeypatch.setattr(jsonl, "_read_careful", None)
+    _one_path(monkeypatch, careful)
     numbers = _NUMBERS + _random_numbers(3000)
     head = _line(step=0)[:-1]
     key = {"[": "l", "{": "o", '"': "s"}  # one JSON type per member: polars' sample read
@@ -675,12 +676,7 @@ def test_jsonl_number_in_a_text_field_is_stored_as_one_text_by_either_path(
         case, tmp_path, monkeypatch, careful):
     # A text field holding a JSON number or boolean is stored as its text (docs), the
     # same text whichever path read the line: the bulk read's spelling.
-    from forensics.loaders.agent import jsonl
-
-    if careful:
-        monkeypatch.setattr(jsonl, "_read_bulk", lambda data: None)
-    else:
-        monkeypatch.setattr(jsonl, "_read_careful", None)
+    _one_path(monkeypatch, careful)
     hosts = ["17", "1.0", "1e-7", "-0.0", "2.5", "true", "123456789012345678901234"]
     stored = []
     for i, host in enumerate(hosts):  # a file each: polars' sample read wants one type
