@@ -179,7 +179,36 @@ def pivot_store(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
     """
     if frame.height == 0:
         return 0
-    df, series, mcodes = _screen(ctx, frame, series, raw_of, stats)
+    df, series, mcodes = _encoded(frame, series)
+    return _pivot_all(ctx, _checked(ctx, df, raw_of, stats), series, mcodes, stats)
+
+
+def screen(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
+           raw_of: Callable[[pl.DataFrame], list[str]], stats: PivotStats) -> pl.DataFrame:
+    """`pivot_store`'s rejects and counts alone, for a loader that pivots later (with
+    `pivot_screened`): the samples that will pivot, with `frame`'s columns and their parsed
+    `value`. A file read in blocks pivots all its blocks' samples at once, since one (time,
+    GPU) row may have samples on both sides of a block's end (pivoted per block, it was two
+    rows, and what a file stored depended on where its blocks ended)."""
+    if frame.height == 0:
+        return frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("value"))
+    df, _, _ = _encoded(frame, series)
+    return _checked(ctx, df, raw_of, stats).select(*frame.columns, "value")
+
+
+def pivot_screened(ctx: LoadContext, samples: pl.DataFrame, series: pl.DataFrame,
+                   stats: PivotStats) -> int:
+    """Pivot and store `screen`'s output (several blocks' of it, concatenated in input
+    order): nothing in it is rejected or counted again; returns rows written."""
+    if samples.height == 0:
+        return 0
+    df, series, mcodes = _encoded(samples, series)
+    return _pivot_all(ctx, df, series, mcodes, stats)
+
+
+def _pivot_all(ctx: LoadContext, df: pl.DataFrame, series: pl.DataFrame,
+               mcodes: dict[str, int], stats: PivotStats) -> int:
+    """Pivot checked samples per kind (GPU rows, process rows) and insert them."""
     stats.nan += int(df.select(pl.col("value").is_nan().sum()).item() or 0)
     written = 0
     for kind, metrics, targets in (("gpu", SAMPLE_METRICS, SAMPLE_TARGETS),
@@ -196,24 +225,10 @@ def pivot_store(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
     return written
 
 
-def screen(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
-           raw_of: Callable[[pl.DataFrame], list[str]], stats: PivotStats) -> pl.DataFrame:
-    """`pivot_store`'s rejects and counts alone, for a loader that pivots later: the samples
-    that will pivot, with `frame`'s columns. A file read in blocks pivots all its blocks'
-    samples at once, since one (time, GPU) row may have samples on both sides of a block's
-    end (pivoted per block, it was two rows, and what a file stored depended on where its
-    blocks ended)."""
-    if frame.height == 0:
-        return frame
-    df, _, _ = _screen(ctx, frame, series, raw_of, stats)
-    return df.select(frame.columns)
-
-
-def _screen(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
-            raw_of: Callable[[pl.DataFrame], list[str]], stats: PivotStats
-            ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+def _encoded(frame: pl.DataFrame, series: pl.DataFrame
+             ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
     """(samples joined to their series, with codes and values; the series, with codes; the
-    metric codes): rows that cannot pivot rejected, samples about the exporter counted."""
+    metric codes). A `value` already in `frame` (from `screen`) is not parsed again."""
     key_codes = {k: i for i, k in enumerate(dict.fromkeys(series["key"].to_list()))}
     series = series.with_columns(
         pl.col("key").replace_strict(key_codes, return_dtype=pl.Int32).alias("__kid"))
@@ -229,7 +244,15 @@ def _screen(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
     df = frame.join(series.select(per_series), on="sid", how="left", maintain_order="left")
     if not by_series:
         df = df.with_columns(mid.alias("__mid"))
-    df = df.with_columns(_values(df["vtext"]))
+    if "value" not in df.columns:
+        df = df.with_columns(_values(df["vtext"]))
+    return df, series, mcodes
+
+
+def _checked(ctx: LoadContext, df: pl.DataFrame,
+             raw_of: Callable[[pl.DataFrame], list[str]], stats: PivotStats) -> pl.DataFrame:
+    """`_encoded` samples that can pivot: the others rejected (with `raw_of`'s text),
+    samples about the exporter itself counted as header lines."""
     mapped = SAMPLE_METRICS | PROCESS_METRICS
     is_mapped = pl.col("metric").is_in(list(mapped))
     no_gpu = (pl.col("kind") == "none") & is_mapped
@@ -258,7 +281,7 @@ def _screen(ctx: LoadContext, frame: pl.DataFrame, series: pl.DataFrame,
         for name, n in selfm["metric"].value_counts().iter_rows():
             stats.self_metrics[name] += n
         df = df.filter(pl.col("kind") != "none")
-    return df, series, mcodes
+    return df
 
 
 def _values(vtext: pl.Series) -> pl.Series:

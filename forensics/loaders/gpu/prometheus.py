@@ -199,9 +199,7 @@ class PrometheusText:
             screened.append(good.drop("text"))
         if screened:
             samples = pl.concat(screened)
-            # (screening rejected every sample that cannot pivot: no raw text is asked for)
-            units += pp.pivot_store(ctx, samples, self._series(registry, sid_of),
-                                    lambda f: [""] * f.height, stats)
+            units += pp.pivot_screened(ctx, samples, self._series(registry, sid_of), stats)
         ctx.lines_read += units
         pp.note_stats(ctx, stats, "Prometheus text")
 
